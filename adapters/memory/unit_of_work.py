@@ -1,0 +1,24 @@
+"""The in-memory unit of work."""
+
+from __future__ import annotations
+
+from adapters.memory.repository import MemoryUserRepository
+from adapters.memory.store import MemoryStore
+from application.unit_of_work import UnitOfWork
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    users: MemoryUserRepository
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
+        self.users = MemoryUserRepository(self.store)
+
+    async def _begin(self) -> None:
+        self.users = MemoryUserRepository(self.store)
+
+    async def commit(self) -> None:
+        self.users.commit()
+
+    async def rollback(self) -> None:
+        self.users.rollback()

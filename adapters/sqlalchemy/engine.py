@@ -1,0 +1,73 @@
+"""Engine and session factory for each supported database, and the readiness probe that uses them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from adapters.sqlalchemy.errors import is_unavailable
+from application.errors import StorageUnavailable
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 10.0,
+    connect_timeout: float = 5.0,
+) -> AsyncEngine:
+    url = make_url(url)
+    options: dict[str, Any] = {"echo": echo}
+    if url.get_backend_name() == "sqlite":
+        if url.database not in (None, "", ":memory:"):
+            # SQLite lets one writer in at a time and answers others "database is locked"; one shared
+            # connection queues the units of work instead (the pool's timeout bounds the wait).
+            options.update(pool_size=1, max_overflow=0, pool_timeout=pool_timeout)
+        engine = create_async_engine(url, **options)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        **options,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        # A connection killed while idle (database restart, failover) is replaced before use, not handed
+        # to a request: this is how the service recovers by itself when the database comes back.
+        pool_pre_ping=True,
+        connect_args={"timeout": connect_timeout},
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # expire_on_commit=False: nothing is read lazily after a commit (the repository returns plain entities).
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class SqlReadiness:
+    """Ready when the database answers a trivial query within ``timeout`` seconds."""
+
+    def __init__(self, engine: AsyncEngine, timeout: float = 2.0) -> None:
+        self._engine = engine
+        self._timeout = timeout
+
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout), self._engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            if is_unavailable(error):
+                raise StorageUnavailable("the database does not answer") from error
+            raise

@@ -1,0 +1,72 @@
+"""Turns driver errors into the errors of the ports, so that no SQL or driver text travels further."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import exc as sa_exc
+
+from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE
+from application.errors import StorageUnavailable
+from domain.errors import EmailTaken, UsernameTaken
+from domain.users import User
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE classes and codes that mean "the database cannot serve this now", not "this request is wrong":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (57014 statement timeout,
+# 57P01 admin shutdown), 40001/40P01 serialization failure and deadlock.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57", "40001", "40P01")
+
+
+def _sqlstate(error: sa_exc.DBAPIError) -> str:
+    return str(getattr(error.orig, "sqlstate", None) or "")
+
+
+def _violated_constraint(error: sa_exc.IntegrityError) -> str | None:
+    # asyncpg keeps the constraint's name on the original exception, which SQLAlchemy's adapter wraps.
+    cause = getattr(error.orig, "__cause__", None)
+    name = getattr(cause, "constraint_name", None)
+    if isinstance(name, str):
+        return name
+    # SQLite only says "UNIQUE constraint failed: users.username_key".
+    message = str(error.orig)
+    if "users.username_key" in message:
+        return USERNAME_UNIQUE
+    if "users.email" in message:
+        return EMAIL_UNIQUE
+    return None
+
+
+def is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):  # pool exhausted, refused, timed out
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        return (
+            error.connection_invalidated
+            or isinstance(error, sa_exc.InterfaceError | sa_exc.OperationalError)
+            or _sqlstate(error).startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
+        )
+    return False
+
+
+@contextmanager
+def storage_errors(user: User | None = None) -> Iterator[None]:
+    """Map the errors of the statements in the block: unique violations to the domain's conflicts (the
+    database is the final judge of uniqueness), and lost or overloaded connections to ``StorageUnavailable``."""
+    try:
+        yield
+    except sa_exc.IntegrityError as error:
+        constraint = _violated_constraint(error)
+        if user is not None and constraint == USERNAME_UNIQUE:
+            raise UsernameTaken(user.username) from None
+        if user is not None and constraint == EMAIL_UNIQUE:
+            raise EmailTaken(user.email) from None
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            log.warning("storage unavailable: %s", type(error).__name__, exc_info=error)
+            raise StorageUnavailable("the database cannot be reached") from error
+        raise

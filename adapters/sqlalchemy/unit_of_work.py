@@ -1,0 +1,57 @@
+"""The SQL unit of work: one ``AsyncSession`` and one explicit transaction per ``async with``."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.sqlalchemy.errors import storage_errors
+from adapters.sqlalchemy.repository import SqlUserRepository
+from application.errors import StorageUnavailable
+from application.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class SqlUnitOfWork(UnitOfWork):
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+
+    async def _begin(self) -> None:
+        self._session = self._session_factory()
+        # Explicit, so that every statement of the use case runs in this one transaction.
+        await self._session.begin()
+        self.users = SqlUserRepository(self._session)
+
+    async def commit(self) -> None:
+        with storage_errors():
+            await self._active_session().commit()
+
+    async def rollback(self) -> None:
+        with storage_errors():
+            await self._active_session().rollback()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, traceback)
+        except StorageUnavailable:
+            # The connection died, and the server dropped the uncommitted transaction with it: there is
+            # nothing left to undo, and the error that brought us here (if any) is the one to report.
+            log.warning("rollback skipped: the connection was lost")
+        finally:
+            session, self._session = self._session, None
+            if session is not None:
+                await session.close()
+
+    def _active_session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its 'async with' block")
+        return self._session

@@ -1,0 +1,51 @@
+"""The composition root: the one place that chooses the adapters and wires them to the ports.
+
+``DATABASE_URL`` decides: ``memory://`` gives the in-memory adapter, any SQLAlchemy URL the SQL one.
+Tests and embedding applications swap a part with ``container.<provider>.override(...)``, e.g.
+
+    container = Container()
+    with container.unit_of_work.override(providers.Factory(MemoryUnitOfWork, store)):
+        ...
+"""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork
+from adapters.sqlalchemy import SqlReadiness, SqlUnitOfWork, create_engine, create_session_factory
+from entrypoints.settings import Settings
+
+
+class Container(containers.DeclarativeContainer):
+    wiring_config = containers.WiringConfiguration(
+        modules=["entrypoints.http.users", "entrypoints.http.health"]
+    )
+
+    settings = providers.Singleton(Settings)
+
+    # Built on first use, shared by every request; disposed by the app's lifespan.
+    engine = providers.Singleton(
+        create_engine,
+        url=settings.provided.database_url,
+        echo=settings.provided.db_echo,
+        pool_size=settings.provided.db_pool_size,
+        max_overflow=settings.provided.db_max_overflow,
+        pool_timeout=settings.provided.db_pool_timeout,
+        connect_timeout=settings.provided.db_connect_timeout,
+    )
+    session_factory = providers.Singleton(create_session_factory, engine)
+    memory_store = providers.Singleton(MemoryStore)
+
+    # A new unit of work for each use-case call: the use case opens and closes it (`async with uow:`), so no
+    # per-request resource is left for the container to clean up.
+    unit_of_work = providers.Selector(
+        settings.provided.storage,
+        memory=providers.Factory(MemoryUnitOfWork, store=memory_store),
+        sql=providers.Factory(SqlUnitOfWork, session_factory=session_factory),
+    )
+    readiness = providers.Selector(
+        settings.provided.storage,
+        memory=providers.Singleton(MemoryReadiness),
+        sql=providers.Singleton(SqlReadiness, engine=engine),
+    )

@@ -1,0 +1,131 @@
+"""Every error the API returns is an RFC 9457 problem (``application/problem+json``), built here only.
+
+Each handler turns one kind of failure into one status. Nothing from the exception's internals (stack,
+SQL, driver text) is copied into a response: only messages written for clients.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from application.errors import PreconditionFailed, StorageUnavailable
+from domain.errors import EmailTaken, FieldError, InvalidUser, UsernameTaken, UserNotFound, VersionConflict
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_PREFIX = "urn:users-service:problem:"
+
+log = logging.getLogger(__name__)
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    headers: dict[str, str] | None = None,
+    errors: Sequence[FieldError] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        # about:blank means "nothing more than the HTTP status"; our own kinds get a stable URN.
+        "type": f"{_TYPE_PREFIX}{kind}" if kind else "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": error.field, "message": error.message} for error in errors]
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field_of(location: Sequence[int | str]) -> str:
+    """("body", "username") -> "username", ("query", "limit") -> "limit", ("body",) -> "body"."""
+    if len(location) < 2:
+        return ".".join(str(part) for part in location) or "request"
+    if location[0] == "body" and isinstance(location[1], int):
+        return "body"  # a JSON syntax error at that offset: no field to name
+    return ".".join(str(part) for part in location[1:])
+
+
+async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = []
+    for item in error.errors():
+        message = str(item.get("msg", "is invalid"))
+        if item.get("type") == "json_invalid":
+            message = f"is not valid JSON ({item.get('ctx', {}).get('error', 'syntax error')})"
+        errors.append(FieldError(_field_of(item.get("loc", ())), message))
+    return problem(422, "The request is not valid.", kind="validation", errors=errors)
+
+
+async def _http_error(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    phrase = HTTPStatus(error.status_code).phrase
+    detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else _DETAILS.get(
+        error.status_code, phrase
+    )
+    return problem(error.status_code, detail, headers=error.headers)
+
+
+_DETAILS = {
+    404: "There is nothing at this path.",
+    405: "This path does not accept this method.",
+}
+
+
+async def _invalid_user(_: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, InvalidUser)
+    return problem(422, "The user is not valid.", kind="validation", errors=error.errors)
+
+
+async def _not_found(_: Request, error: Exception) -> JSONResponse:
+    return problem(404, "No user has this id.", kind="user-not-found")
+
+
+async def _username_taken(_: Request, error: Exception) -> JSONResponse:
+    return problem(409, "This username is already taken.", kind="username-taken")
+
+
+async def _email_taken(_: Request, error: Exception) -> JSONResponse:
+    return problem(409, "This email address is already registered.", kind="email-taken")
+
+
+async def _version_conflict(_: Request, error: Exception) -> JSONResponse:
+    return problem(409, "The user is being changed by others; try again.", kind="version-conflict")
+
+
+async def _precondition_failed(_: Request, error: Exception) -> JSONResponse:
+    return problem(
+        412, "The user has changed since the version given in If-Match.", kind="precondition-failed"
+    )
+
+
+async def _storage_unavailable(_: Request, error: Exception) -> JSONResponse:
+    return problem(
+        503, "The database is unavailable; try again shortly.", kind="unavailable", headers={"Retry-After": "1"}
+    )
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem(500, "An unexpected error occurred.")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(InvalidUser, _invalid_user)
+    app.add_exception_handler(UserNotFound, _not_found)
+    app.add_exception_handler(UsernameTaken, _username_taken)
+    app.add_exception_handler(EmailTaken, _email_taken)
+    app.add_exception_handler(VersionConflict, _version_conflict)
+    app.add_exception_handler(PreconditionFailed, _precondition_failed)
+    app.add_exception_handler(StorageUnavailable, _storage_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

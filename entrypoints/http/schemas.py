@@ -1,0 +1,77 @@
+"""The JSON shapes of the API. Types only: the domain owns the rules (length, pattern, e-mail syntax), and
+its ``InvalidUser`` becomes the same 422 problem as a type error here. The rules are still published in the
+OpenAPI schema, from the domain's own constants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.users import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN, User
+
+_USERNAME_SCHEMA: dict[str, Any] = {
+    "pattern": USERNAME_PATTERN,
+    "minLength": USERNAME_MIN_LENGTH,
+    "maxLength": USERNAME_MAX_LENGTH,
+    "examples": ["alice"],
+}
+_EMAIL_SCHEMA: dict[str, Any] = {"format": "email", "examples": ["alice@example.com"]}
+_FULL_NAME_SCHEMA: dict[str, Any] = {"maxLength": FULL_NAME_MAX_LENGTH, "examples": ["Alice Liddell"]}
+
+
+class _Request(BaseModel):
+    # Unknown fields (id, version, typos) are refused rather than silently dropped; strict: "yes" is no bool.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class UserCreate(_Request):
+    username: str = Field(json_schema_extra=_USERNAME_SCHEMA)
+    email: str = Field(json_schema_extra=_EMAIL_SCHEMA)
+    full_name: str | None = Field(default=None, json_schema_extra=_FULL_NAME_SCHEMA)
+    is_active: bool = True
+
+
+class UserPatch(_Request):
+    """A JSON merge-patch (RFC 7396): absent fields stay as they are; ``full_name: null`` clears the name."""
+
+    # Optional but not nullable: the None default only marks "absent" (read through model_fields_set).
+    username: str = Field(default=None, json_schema_extra=_USERNAME_SCHEMA)  # type: ignore[assignment]
+    email: str = Field(default=None, json_schema_extra=_EMAIL_SCHEMA)  # type: ignore[assignment]
+    full_name: str | None = Field(default=None, json_schema_extra=_FULL_NAME_SCHEMA)
+    is_active: bool = Field(default=None)  # type: ignore[assignment]
+
+
+class UserOut(BaseModel):
+    id: UUID
+    username: str
+    email: str
+    full_name: str | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            full_name=user.full_name,
+            is_active=user.is_active,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+            version=user.version,
+        )
+
+
+class UserPageOut(BaseModel):
+    items: list[UserOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page")
+
+
+class Status(BaseModel):
+    status: str

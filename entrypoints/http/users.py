@@ -1,0 +1,142 @@
+"""The /users routes: parse the request, call one use case, shape the answer. No rules live here."""
+
+# No `from __future__ import annotations`: dependency-injector reads the Annotated markers at import time.
+from typing import Annotated, Any
+from uuid import UUID
+
+from dependency_injector.wiring import Provide, inject
+from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from application import users as use_cases
+from application.unit_of_work import UnitOfWork
+from domain.users import KEEP, UserChanges
+from entrypoints.container import Container
+from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
+from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
+from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(Provide[Container.unit_of_work])]
+IfMatch = Annotated[str | None, Header(description='Write only if the user is at this ETag (e.g. "3")')]
+
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such user (problem+json)"},
+    409: {"description": "Username or email taken, or a concurrent change (problem+json)"},
+    412: {"description": "If-Match names a version that is no longer current (problem+json)"},
+    422: {"description": "Invalid request (problem+json with `errors`)"},
+    503: {"description": "Database unavailable (problem+json)"},
+}
+
+
+def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: _PROBLEMS[code] for code in codes}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    summary="Register a user",
+    responses=_problems(409, 422, 503),
+)
+@inject
+async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) -> UserOut:
+    user = await use_cases.register_user(
+        uow, username=body.username, email=body.email, full_name=body.full_name, is_active=body.is_active
+    )
+    response.headers["Location"] = f"/users/{user.id}"
+    response.headers["ETag"] = etag(user.version)
+    return UserOut.of(user)
+
+
+@router.get(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="Get a user",
+    responses={304: {"description": "Not modified since the ETag in If-None-Match"}, **_problems(404, 422, 503)},
+)
+@inject
+async def get_user(
+    user_id: UUID,
+    response: Response,
+    uow: UnitOfWorkDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    user = await use_cases.get_user(uow, user_id)
+    if if_none_match_hits(if_none_match, user.version):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(user.version)})
+    response.headers["ETag"] = etag(user.version)
+    return UserOut.of(user)
+
+
+@router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
+@inject
+async def list_users(
+    uow: UnitOfWorkDep,
+    limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    is_active: bool | None = None,
+    username: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
+    email: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
+) -> UserPageOut:
+    try:
+        after = None if cursor is None else decode_cursor(cursor)
+    except InvalidCursor:
+        raise RequestValidationError(
+            [{"type": "value_error", "loc": ("query", "cursor"), "msg": "is not a cursor this service issued"}]
+        ) from None
+    page = await use_cases.list_users(
+        uow,
+        limit=limit,
+        after=after,
+        where=use_cases.UserFilter(is_active=is_active, username=username, email=email),
+    )
+    return UserPageOut(
+        items=[UserOut.of(user) for user in page.items],
+        next_cursor=None if page.next_after is None else encode_cursor(page.next_after),
+    )
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=UserOut,
+    summary="Change a user (JSON merge-patch)",
+    responses=_problems(404, 409, 412, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/UserPatch"}}}
+        }
+    },
+)
+@inject
+async def patch_user(
+    user_id: UUID,
+    patch: Annotated[UserPatch, Body()],
+    response: Response,
+    uow: UnitOfWorkDep,
+    if_match: IfMatch = None,
+) -> UserOut:
+    given = patch.model_fields_set
+    changes = UserChanges(
+        username=patch.username if "username" in given else KEEP,
+        email=patch.email if "email" in given else KEEP,
+        full_name=patch.full_name if "full_name" in given else KEEP,
+        is_active=patch.is_active if "is_active" in given else KEEP,
+    )
+    user = await use_cases.update_user(uow, user_id, changes, if_version_in=versions_in_if_match(if_match))
+    response.headers["ETag"] = etag(user.version)
+    return UserOut.of(user)
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete a user",
+    responses=_problems(404, 409, 412, 422, 503),
+)
+@inject
+async def delete_user(user_id: UUID, uow: UnitOfWorkDep, if_match: IfMatch = None) -> None:
+    await use_cases.delete_user(uow, user_id, if_version_in=versions_in_if_match(if_match))
