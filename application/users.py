@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final, TypeVar
 from uuid import UUID
 
@@ -76,9 +76,7 @@ async def list_users(
     if where.username is not None and not is_valid_username(where.username):
         # No stored user can have such a name, so there is nothing to look for.
         return UserPage(items=[], next_after=None)
-    query = UserQuery(
-        limit=limit + 1, after=after, is_active=where.is_active, username=where.username, email=email
-    )
+    query = UserQuery(limit=limit + 1, after=after, is_active=where.is_active, username=where.username, email=email)
     async with uow:
         users = await uow.users.list(query)
     if len(users) > limit:

@@ -58,7 +58,7 @@ class UserChanges:
 
     username: str | Literal[_Keep.KEEP] = KEEP
     email: str | Literal[_Keep.KEEP] = KEEP
-    full_name: str | None | Literal[_Keep.KEEP] = KEEP
+    full_name: str | Literal[_Keep.KEEP] | None = KEEP
     is_active: bool | Literal[_Keep.KEEP] = KEEP
 
 

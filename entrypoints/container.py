@@ -18,9 +18,7 @@ from entrypoints.settings import Settings
 
 
 class Container(containers.DeclarativeContainer):
-    wiring_config = containers.WiringConfiguration(
-        modules=["entrypoints.http.users", "entrypoints.http.health"]
-    )
+    wiring_config = containers.WiringConfiguration(modules=["entrypoints.http.users", "entrypoints.http.health"])
 
     settings = providers.Singleton(Settings)
 

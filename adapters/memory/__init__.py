@@ -1,7 +1,7 @@
 """An in-memory storage adapter with the same contract as the SQL one, for tests and throw-away runs.
 
-    store = MemoryStore()
-    uow = MemoryUnitOfWork(store)   # a fresh unit of work per use-case call, all sharing one store
+store = MemoryStore()
+uow = MemoryUnitOfWork(store)   # a fresh unit of work per use-case call, all sharing one store
 """
 
 from adapters.memory.readiness import MemoryReadiness

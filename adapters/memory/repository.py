@@ -40,9 +40,7 @@ class MemoryUserRepository(UserRepository):
     async def list(self, query: UserQuery) -> list[User]:
         after = query.after
         new_ids = sorted(
-            uid
-            for uid, write in self._writes.items()
-            if write.base_version is None and (after is None or uid > after)
+            uid for uid, write in self._writes.items() if write.base_version is None and (after is None or uid > after)
         )
         found: list[User] = []
         for uid in _unique(heapq.merge(self._store.ids_after(after), new_ids)):

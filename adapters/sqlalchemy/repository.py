@@ -8,10 +8,10 @@ work and hide the one ``UPDATE ... WHERE version = :expected`` that optimistic c
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import CursorResult, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import storage_errors
@@ -82,18 +82,16 @@ class SqlUserRepository(UserRepository):
 
     async def update(self, user: User, *, expected_version: int) -> None:
         statement = (
-            update(users)
-            .where(users.c.id == user.id, users.c.version == expected_version)
-            .values(_to_row(user))
+            update(users).where(users.c.id == user.id, users.c.version == expected_version).values(_to_row(user))
         )
         with storage_errors(user):
-            result = await self._session.execute(statement)
+            result = cast(CursorResult[Any], await self._session.execute(statement))
         await self._check_written(result.rowcount, user.id)
 
     async def remove(self, user_id: UUID, *, expected_version: int) -> None:
         statement = delete(users).where(users.c.id == user_id, users.c.version == expected_version)
         with storage_errors():
-            result = await self._session.execute(statement)
+            result = cast(CursorResult[Any], await self._session.execute(statement))
         await self._check_written(result.rowcount, user_id)
 
     async def _check_written(self, rowcount: int, user_id: UUID) -> None:

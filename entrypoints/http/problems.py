@@ -7,7 +7,7 @@ SQL, driver text) is copied into a response: only messages written for clients.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -30,7 +30,7 @@ def problem(
     detail: str,
     *,
     kind: str | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -68,8 +68,10 @@ async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     phrase = HTTPStatus(error.status_code).phrase
-    detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else _DETAILS.get(
-        error.status_code, phrase
+    detail = (
+        error.detail
+        if isinstance(error.detail, str) and error.detail != phrase
+        else _DETAILS.get(error.status_code, phrase)
     )
     return problem(error.status_code, detail, headers=error.headers)
 
@@ -102,9 +104,7 @@ async def _version_conflict(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _precondition_failed(_: Request, error: Exception) -> JSONResponse:
-    return problem(
-        412, "The user has changed since the version given in If-Match.", kind="precondition-failed"
-    )
+    return problem(412, "The user has changed since the version given in If-Match.", kind="precondition-failed")
 
 
 async def _storage_unavailable(_: Request, error: Exception) -> JSONResponse:

@@ -1,0 +1,47 @@
+"""One storage backend under test (memory, SQLite or PostgreSQL), with what the suites need from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dependency_injector import providers
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory import MemoryStore, MemoryUnitOfWork
+from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory
+from adapters.sqlalchemy.tables import users
+from application.unit_of_work import UnitOfWork
+from entrypoints.container import Container
+from entrypoints.settings import MEMORY_URL, Settings
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str = MEMORY_URL
+    engine: AsyncEngine | None = None
+    store: MemoryStore = field(default_factory=MemoryStore)
+
+    def unit_of_work(self) -> UnitOfWork:
+        if self.engine is None:
+            return MemoryUnitOfWork(self.store)
+        return SqlUnitOfWork(create_session_factory(self.engine))
+
+    async def reset(self) -> None:
+        """Start the next test from an empty store."""
+        if self.engine is None:
+            self.store = MemoryStore()
+            return
+        async with self.engine.begin() as connection:
+            await connection.execute(delete(users))
+
+    def container(self) -> Container:
+        """The app's container, configured for this backend and sharing its engine or store."""
+        container = Container()
+        container.settings.override(providers.Object(Settings(database_url=self.url)))
+        if self.engine is None:
+            container.memory_store.override(providers.Object(self.store))
+        else:
+            container.engine.override(providers.Object(self.engine))
+        return container

@@ -1,0 +1,87 @@
+"""Fixtures shared by every suite: the backends, each on its own fresh database for this run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.sqlalchemy import create_engine, migrations
+from tests.backends import Backend
+from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server
+
+BACKENDS = [
+    pytest.param("memory", marks=pytest.mark.memory),
+    pytest.param("sqlite", marks=pytest.mark.sqlite),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+def _postgres_required() -> bool:
+    return os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as error:
+        if _postgres_required():
+            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unavailable: {error}", pytrace=False)
+        pytest.skip(f"PostgreSQL is unavailable: {error}")
+
+
+@pytest.fixture(scope="session")
+async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database of its own for this test run, migrated to head, dropped at the end."""
+    url = await create_database(postgres_server_url)
+    try:
+        await asyncio.to_thread(migrations.upgrade, url)
+        yield url
+    finally:
+        await drop_database(postgres_server_url, url)
+
+
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "users.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def memory_backend() -> Backend:
+    return Backend("memory")
+
+
+@pytest.fixture(scope="session")
+async def sqlite_backend(sqlite_url: str) -> AsyncIterator[Backend]:
+    engine = create_engine(sqlite_url)
+    yield Backend("sqlite", url=sqlite_url, engine=engine)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def postgres_backend(postgres_url: str) -> AsyncIterator[Backend]:
+    engine = create_engine(postgres_url, pool_size=25, max_overflow=5)
+    yield Backend("postgres", url=postgres_url, engine=engine)
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def any_backend(request: pytest.FixtureRequest) -> Backend:
+    # Sync on purpose: an async fixture cannot ask for other async fixtures by name.
+    chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return chosen
+
+
+@pytest.fixture
+async def backend(any_backend: Backend) -> Backend:
+    """Each backend in turn, emptied before the test."""
+    await any_backend.reset()
+    return any_backend

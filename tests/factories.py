@@ -1,0 +1,18 @@
+"""Small builders of valid users for tests."""
+
+from __future__ import annotations
+
+import itertools
+
+from domain.users import User
+
+_numbers = itertools.count(1)
+
+
+def a_user(username: str | None = None, email: str | None = None, **fields: object) -> User:
+    n = next(_numbers)
+    return User.register(
+        username=username if username is not None else f"user{n}",
+        email=email if email is not None else f"user{n}@example.com",
+        **fields,
+    )
