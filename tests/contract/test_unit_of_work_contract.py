@@ -215,14 +215,10 @@ async def test_a_concurrent_change_between_read_and_write_conflicts(backend: Bac
             await other.users.update(current.change(UserChanges(full_name="other")), expected_version=1)
             await other.commit()
 
-    if backend.name == "sqlite":
-        await change_meanwhile()  # SQLite runs one unit of work at a time: the other one goes first
-        read = user
-    else:
-        async with backend.unit_of_work() as reader:
-            read = await reader.users.get(user.id)
-            assert read is not None
-        await change_meanwhile()
+    async with backend.unit_of_work() as reader:
+        read = await reader.users.get(user.id)
+    assert read is not None
+    await change_meanwhile()
 
     mine = read.change(UserChanges(full_name="mine"))
     await _fails_with(VersionConflict, lambda uow: uow.users.update(mine, expected_version=1), backend.unit_of_work())
