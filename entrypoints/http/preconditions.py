@@ -5,6 +5,10 @@ A user's ETag is its version, quoted: ``"3"``. It changes with every change of t
 
 from __future__ import annotations
 
+import re
+
+_ISSUED_VERSION = re.compile(r"[1-9][0-9]{0,17}")
+
 
 def etag(version: int) -> str:
     return f'"{version}"'
@@ -25,7 +29,9 @@ def versions_in_if_match(header: str | None) -> frozenset[int] | None:
     versions = set()
     for tag in _tags(header):
         inner = tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else ""
-        if inner.isascii() and inner.isdigit():
+        # Only the exact spelling we issue: strong tags compare character by character ("03" is not "3"),
+        # and a bounded length keeps int() from choking on a hostile header.
+        if _ISSUED_VERSION.fullmatch(inner):
             versions.add(int(inner))
     return frozenset(versions)
 

@@ -460,3 +460,10 @@ async def test_twenty_parallel_creates_of_one_email_make_one_user(client: httpx.
         *(client.post("/users", json={"username": f"u{n}x", "email": "Same@Example.com"}) for n in range(20))
     )
     assert sorted(response.status_code for response in responses) == [201] + [409] * 19
+
+
+@pytest.mark.parametrize("tag", ['"01"', '"' + "1" * 5000 + '"'])
+async def test_patch_with_a_tag_never_issued_fails_the_precondition(client: httpx.AsyncClient, tag: str) -> None:
+    user = await _create(client)
+    response = await client.patch(f"/users/{user['id']}", json={"full_name": "x"}, headers={"If-Match": tag})
+    assert_problem(response, 412)
