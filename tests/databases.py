@@ -50,15 +50,20 @@ def postgres_server() -> Iterator[str]:
         container.stop()
 
 
-async def create_database(server_url: str) -> str:
-    """Create a fresh, uniquely named database on the server and return its URL."""
-    name = TEST_DATABASE_PREFIX + secrets.token_hex(6)
+async def _run_on_server(server_url: str, statement: str) -> None:
+    # CREATE/DROP DATABASE cannot run inside a transaction.
     engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+            await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+async def create_database(server_url: str) -> str:
+    """Create a fresh, uniquely named database on the server and return its URL."""
+    name = TEST_DATABASE_PREFIX + secrets.token_hex(6)
+    await _run_on_server(server_url, f'CREATE DATABASE "{name}"')
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -67,9 +72,4 @@ async def drop_database(server_url: str, database_url: str) -> None:
     # Never drop what this suite did not make: a wrong TEST_DATABASE_URL must not cost anyone their data.
     if not name or not name.startswith(TEST_DATABASE_PREFIX):
         raise RuntimeError(f"refusing to drop {name!r}: not a database this test run created")
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()
+    await _run_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -45,6 +45,8 @@ class UserPatch(_Request):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     username: str
     email: str
@@ -56,16 +58,7 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            username=user.username,
-            email=user.email,
-            full_name=user.full_name,
-            is_active=user.is_active,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-            version=user.version,
-        )
+        return cls.model_validate(user)
 
 
 class UserPageOut(BaseModel):
