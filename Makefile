@@ -6,15 +6,17 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint typecheck architecture pytest lock clean
 
-$(STAMP): requirements/dev.lock
+$(STAMP): requirements/dev.lock requirements/build.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/dev.lock -r requirements/build.lock
+	# The project itself, editable: gives the users-service command and keeps running the checkout's code.
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 ## Serve the API (default: embedded SQLite at ./users.db), migrations applied first.
 run: $(STAMP)
-	$(BIN)/python -m entrypoints.serve
+	$(BIN)/users-service serve
 
 ## The whole suite: lint, types, architecture contracts, then pytest with coverage.
 test: lint typecheck architecture pytest
@@ -38,6 +40,8 @@ lock:
 		--no-emit-index-url --custom-compile-command "make lock" -o requirements/dev.lock
 	uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 		--no-emit-index-url --custom-compile-command "make lock" -c requirements/dev.lock -o requirements/app.lock
+	echo "setuptools" | uv pip compile - --universal --python-version 3.11 --generate-hashes \
+		--no-emit-index-url --custom-compile-command "make lock" -o requirements/build.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -48,6 +48,18 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a free connection")
     db_connect_timeout: float = Field(default=5.0, gt=0, description="seconds to wait for a new connection")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console on a terminal, JSON lines otherwise"
+    )
+    shutdown_grace_seconds: int = Field(
+        default=20, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
+    )
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod
@@ -57,3 +69,24 @@ class Settings(BaseSettings):
     @property
     def storage(self) -> Literal["memory", "sql"]:
         return "memory" if self.database_url == MEMORY_URL else "sql"
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a configuration the service can run with."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or a ``ConfigurationError`` naming each offending variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            variable = "_".join(str(part) for part in item["loc"]).upper() or "configuration"
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{variable}: {message}")
+        raise ConfigurationError(problems) from None

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from logging.config import fileConfig
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from adapters.sqlalchemy.tables import metadata
 from entrypoints.settings import normalize_database_url
+
+# Any constant works, as long as every replica uses the same one: it names "the migration" to PostgreSQL.
+MIGRATION_LOCK_KEY = 0x75736572  # "user"
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("keep_logging"):
@@ -38,10 +44,26 @@ def _configure(connection: Connection) -> None:
         context.run_migrations()
 
 
+@asynccontextmanager
+async def _one_migrator_at_a_time(connection: AsyncConnection) -> AsyncIterator[None]:
+    """On PostgreSQL, hold a session advisory lock while migrating: replicas that start together each run the
+    migrations, the first one upgrades, the others wait for it and then find nothing left to do."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    await connection.commit()  # the lock belongs to the session and outlives this transaction
+    try:
+        yield
+    finally:
+        await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await connection.commit()
+
+
 async def _run_async() -> None:
     engine = create_async_engine(normalize_database_url(_database_url()))
     try:
-        async with engine.connect() as connection:
+        async with engine.connect() as connection, _one_migrator_at_a_time(connection):
             await connection.run_sync(_configure)
     finally:
         await engine.dispose()

@@ -1,0 +1,32 @@
+"""Runs the API under uvicorn, with a graceful shutdown that orchestrators can rely on."""
+
+from __future__ import annotations
+
+import signal
+
+import uvicorn
+
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+
+
+def serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting, let in-flight requests finish (for at most
+    ``shutdown_grace_seconds``), close the database pool and return, so that the process exits 0."""
+    container = Container()
+    container.settings.override(settings)
+    config = uvicorn.Config(
+        create_app(container),
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        server_header=False,
+        log_config=None,  # logging is configured by the caller (entrypoints.logs)
+        access_log=False,  # one access-log line per request comes from our own middleware
+    )
+    # uvicorn re-raises the signal it shut down on, which would end the process with "killed by SIGTERM". A
+    # handler of ours in place beforehand receives that re-raise instead: a finished shutdown exits 0.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: None)
+    uvicorn.Server(config).run()
