@@ -64,7 +64,7 @@ def test_the_start_command_is_the_serve_command_without_reload() -> None:
 
 def test_everything_the_image_copies_exists_and_reaches_the_build_context() -> None:
     patterns = dockerignore_patterns()
-    sources = []
+    sources: list[str] = []
     for copy in dockerfile_stages()[0].all("COPY"):
         *paths, _destination = copy.arguments.split()
         sources.extend(path for path in paths if not path.startswith("--"))
