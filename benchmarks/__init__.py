@@ -1,1 +1,1 @@
-"""Benchmarks of the service (run with `make bench`); never part of `make test`."""
+"""Benchmarks: run by hand, never by `make test` (see README.md here, and import_users.py for the bulk import)."""

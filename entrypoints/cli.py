@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from alembic.util import CommandError
 
 from adapters.sqlalchemy import migrations
+from adapters.sqlalchemy.errors import is_unavailable
+from application.bulk_export import export_users
+from application.bulk_import import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ImportReport, import_users
 from application.errors import StorageUnavailable
+from entrypoints.bulk_files import FileFormat, MalformedFile, UnknownFormat, format_of, read_rows, user_to_json_line
+from entrypoints.bulk_progress import ImportProgress, summary
 from entrypoints.container import Container
 from entrypoints.logs import configure_logging
 from entrypoints.settings import ConfigurationError, Settings, load_settings
@@ -47,7 +58,8 @@ def serve(
     settings = _settings()
     if migrate and settings.storage == "sql":
         migrations.upgrade(settings.database_url)
-    typer.echo(f"serving on http://{settings.host}:{settings.port} (API description at /docs)", err=True)
+    # A log line, not a bare echo: with LOG_FORMAT=json every line on stderr stays one JSON object.
+    logging.getLogger(__name__).info("serving on http://%s:%d (API description at /docs)", settings.host, settings.port)
     run_server(settings)
 
 
@@ -99,6 +111,169 @@ def check() -> None:
         )
         raise typer.Exit(1)
     typer.echo(f"migrations: current ({head})")
+
+
+@contextlib.contextmanager
+def _quiet_alembic() -> Iterator[None]:
+    """Alembic says at INFO which dialect it talks to; a bulk command's output has no use for that."""
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        alembic_log.setLevel(level)
+
+
+def _require_current_schema(settings: Settings) -> None:
+    """Exit 1 with one clear line when the database does not answer or its schema is not the code's."""
+    if settings.storage == "memory":
+        return
+    try:
+        with _quiet_alembic():
+            current, head = migrations.revisions(settings.database_url)
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        typer.echo("database: unreachable", err=True)
+        raise typer.Exit(1) from None
+    if current != head:
+        typer.echo(f"database at revision {current or 'base'}, code at {head}: run `users-service migrate`", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV or JSON Lines file to read.")
+    ],
+    file_format: Annotated[
+        FileFormat | None,
+        typer.Option("--format", case_sensitive=False, help="Default: from the extension (.csv, .jsonl, .ndjson)."),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=MAX_BATCH_SIZE, help="Users written per transaction.")
+    ] = DEFAULT_BATCH_SIZE,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, duplicates included, and write nothing.")
+    ] = False,
+) -> None:
+    """Register the users of a CSV or JSON Lines file, one transaction per batch.
+
+    CSV: a header row naming username and email, optionally full_name and is_active (true/false/1/0/yes/no,
+    empty means true); an empty full_name means none. JSON Lines: one object per line with the same fields.
+    The fields id, created_at, updated_at and version (as `export` writes them) are ignored.
+
+    Each row is checked by the API's rules: a row that breaks one is rejected, with its line number and
+    reason, and the others go on. A user whose username (any case) or email exists already, or appears earlier
+    in the file, is skipped as a duplicate: importing a file twice creates nothing the second time. A malformed
+    file (invalid JSON or UTF-8, a CSV row with the wrong number of fields, a missing header column) stops the
+    import at that line: the batch holding it is not written, the batches before it are.
+
+    Exit status: 0 when every row was created or skipped as a duplicate; 1 when a row was rejected, the file
+    is malformed or the database does not answer; 2 for a usage or configuration error.
+    """
+    settings = _settings()
+    try:
+        chosen_format = format_of(file, file_format)
+    except UnknownFormat as error:
+        raise typer.BadParameter(str(error), param_hint="'--format'") from None
+    _require_current_schema(settings)
+    container = Container()
+    container.settings.override(settings)
+    report = ImportReport(dry_run=dry_run)
+
+    def on_batch(so_far: ImportReport) -> None:
+        nonlocal report
+        report = so_far
+
+    async def run(stream: BinaryIO, progress: ImportProgress) -> None:
+        def each_batch(so_far: ImportReport) -> None:
+            on_batch(so_far)
+            progress.update(stream.tell(), so_far)
+
+        try:
+            on_batch(
+                await import_users(
+                    container.unit_of_work(),
+                    read_rows(stream, chosen_format),
+                    batch_size=batch_size,
+                    dry_run=dry_run,
+                    on_batch=each_batch,
+                )
+            )
+        finally:
+            if settings.storage == "sql":
+                await container.engine().dispose()
+
+    failure = None
+    try:
+        with file.open("rb") as stream, ImportProgress(os.fstat(stream.fileno()).st_size) as progress:
+            asyncio.run(run(stream, progress))
+    except MalformedFile as error:
+        failure = f"import stopped at {file.name}, {error}: nothing of the batch holding that line was written"
+    except StorageUnavailable:
+        failure = "import stopped: the database does not answer (the batches counted above were written)"
+    for line in summary(report):
+        typer.echo(line)
+    if failure is not None:
+        typer.echo(failure, err=True)
+    if failure is not None or report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", dir_okay=False, help="The file to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write every user as JSON Lines, oldest first, with the API's fields: id, username, email, full_name,
+    is_active, created_at, updated_at, version. `import` reads it back (giving new ids, timestamps, versions).
+
+    Users are read a page at a time, never all at once; this is no snapshot (users registered meanwhile may
+    appear). A file is written under a temporary name and only renamed to FILE once complete.
+    """
+    settings = _settings()
+    _require_current_schema(settings)
+    container = Container()
+    container.settings.override(settings)
+
+    async def write_all(sink: TextIO) -> int:
+        count = 0
+        try:
+            async for user in export_users(container.unit_of_work()):
+                sink.write(user_to_json_line(user))
+                count += 1
+        finally:
+            if settings.storage == "sql":
+                await container.engine().dispose()
+        return count
+
+    try:
+        if output is None:
+            count = asyncio.run(write_all(sys.stdout))
+            sys.stdout.flush()
+        else:
+            partial = output.with_name(f".{output.name}.partial")
+            try:
+                with partial.open("w", encoding="utf-8", newline="\n") as sink:
+                    count = asyncio.run(write_all(sink))
+                partial.replace(output)
+            finally:
+                partial.unlink(missing_ok=True)
+    except StorageUnavailable:
+        typer.echo("export stopped: the database does not answer", err=True)
+        raise typer.Exit(1) from None
+    except BrokenPipeError:
+        # The reader went away (`export | head`): nothing more to write, and nothing to complain about on exit.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    except OSError as error:  # the output's directory is missing, the disk is full, ...
+        typer.echo(f"export stopped: cannot write {output or 'stdout'}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"exported {count} users" + ("" if output is None else f" to {output}"), err=True)
 
 
 def main() -> None:

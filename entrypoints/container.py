@@ -14,19 +14,23 @@ from dependency_injector import containers, providers
 
 from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork
 from adapters.sqlalchemy import SqlReadiness, SqlUnitOfWork, create_engine, create_session_factory
+from entrypoints import __version__
+from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
 
 
 class Container(containers.DeclarativeContainer):
-    wiring_config = containers.WiringConfiguration(modules=["entrypoints.http.users", "entrypoints.http.health"])
+    wiring_config = containers.WiringConfiguration(
+        modules=["entrypoints.http.users", "entrypoints.http.health", "entrypoints.http.metrics"]
+    )
 
     settings = providers.Singleton(Settings)
 
-    # Built on first use, shared by every request; disposed by the app's lifespan.
+    # Built on first use, shared by every request; disposed by the app's lifespan. DB_ECHO is applied by the
+    # logging set-up (entrypoints.logs), so that SQL statements come out through the service's log handler.
     engine = providers.Singleton(
         create_engine,
         url=settings.provided.database_url,
-        echo=settings.provided.db_echo,
         pool_size=settings.provided.db_pool_size,
         max_overflow=settings.provided.db_max_overflow,
         pool_timeout=settings.provided.db_pool_timeout,
@@ -46,4 +50,13 @@ class Container(containers.DeclarativeContainer):
         settings.provided.storage,
         memory=providers.Singleton(MemoryReadiness),
         sql=providers.Singleton(SqlReadiness, engine=engine),
+    )
+
+    # The app's own Prometheus registry. The pool is read through the engine provider at each scrape.
+    metrics = providers.Singleton(
+        Metrics,
+        version=__version__,
+        database_engine=providers.Selector(
+            settings.provided.storage, memory=providers.Object(None), sql=engine.provider
+        ),
     )

@@ -1,11 +1,138 @@
-"""Logging set-up for every command of the service."""
+"""Logging for every command of the service: one handler on the root logger, so that our own loggers,
+uvicorn's, alembic's and SQLAlchemy's all come out in the same format.
+
+- ``json``: one JSON object per line (``timestamp``, ``level``, ``logger``, ``message``, ``request_id`` inside a
+  request, any ``extra`` fields, and ``exception`` as one string), for log shippers;
+- ``console``: one readable line per record (a traceback follows on its own lines), for people;
+- ``auto`` (the default): console on a terminal, JSON otherwise.
+
+The request id comes from ``current_request_id``, a context variable the HTTP middleware sets for the duration
+of each request; a filter on the handler copies it onto every record emitted meanwhile.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any, Literal
 
 from entrypoints.settings import Settings
 
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+# The attributes every LogRecord has; anything else on a record came from `extra=` and is logged as a field.
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",  # Python 3.12+
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+    "request_id",  # placed by the formatters themselves
+}
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    """RFC 3339, UTC, millisecond precision: ``2026-11-25T07:00:44.937Z``."""
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(record.created))}.{int(record.msecs):03d}Z"
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {key: value for key, value in vars(record).items() if key not in _STANDARD_ATTRIBUTES}
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps each record with the id of the request being handled, if any (records that already carry
+    one, like the access log's, keep theirs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            request_id = current_request_id.get()
+            if request_id is not None:
+                record.request_id = request_id
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (newlines inside values are escaped by JSON itself)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "timestamp": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for key, value in _extra_fields(record).items():
+            entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """``2026-11-25T07:00:44.937Z INFO  users_service.access [4bf9…] GET /users 200 1.21ms method=GET ...``"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", None)
+        parts = [_timestamp(record), f"{record.levelname:<7}", record.name]
+        if request_id is not None:
+            parts.append(f"[{request_id}]")
+        parts.append(record.getMessage())
+        parts.extend(f"{key}={value}" for key, value in _extra_fields(record).items())
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+class _CurrentStderr:
+    """``sys.stderr`` as it is when a record is written, not as it was when logging was set up (test runners
+    and CLI runners swap it for a while)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+class ServiceLogHandler(logging.StreamHandler[Any]):
+    """The service's one handler: to stderr (or ``stream``), in ``log_format``, with request ids."""
+
+    def __init__(self, log_format: Literal["json", "console"], stream: Any = None) -> None:
+        super().__init__(stream if stream is not None else _CurrentStderr())
+        self.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+        self.addFilter(RequestIdFilter())
+
+
+def resolve_format(log_format: Literal["auto", "json", "console"]) -> Literal["json", "console"]:
+    if log_format != "auto":
+        return log_format
+    isatty = getattr(sys.stderr, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Route every logger through one ``ServiceLogHandler`` on the root logger, at ``settings.log_level``.
+
+    Safe to call again: the handler a previous call installed is replaced, other handlers are left alone.
+    """
+    root = logging.getLogger()
+    for handler in [handler for handler in root.handlers if isinstance(handler, ServiceLogHandler)]:
+        root.removeHandler(handler)
+    root.addHandler(ServiceLogHandler(resolve_format(settings.log_format)))
+    root.setLevel(settings.log_level.upper())
+    # DB_ECHO: SQLAlchemy's statements through our handler (its own echo would print to stdout, unformatted).
+    # The engine hides bound parameters, so no e-mail address or name reaches the log this way.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO if settings.db_echo else logging.WARNING)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from adapters.memory.store import MemoryStore
 from domain.errors import EmailTaken, UsernameTaken, UserNotFound, VersionConflict
-from domain.repository import UserQuery, UserRepository
+from domain.repository import UserQuery, UserRepository, ensure_distinct
 from domain.users import User, username_key
 
 
@@ -27,12 +27,37 @@ class MemoryUserRepository(UserRepository):
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
         self._writes: dict[UUID, _Write] = {}
+        # Who, among the pending writes, holds each username key and email: what a unique index would give.
+        self._pending_usernames: dict[str, set[UUID]] = {}
+        self._pending_emails: dict[str, set[UUID]] = {}
 
     async def add(self, user: User) -> None:
-        if self._visible(user.id) is not None or user.id in self._store.users:
-            raise VersionConflict(user.id)
+        self._check_new(user)
         self._check_unique(user)
-        self._writes[user.id] = _Write(base_version=None, user=user)
+        self._record(user.id, _Write(base_version=None, user=user))
+
+    async def add_many(self, users: Sequence[User]) -> None:
+        ensure_distinct(users)
+        # Every check before the first write: a refused batch leaves nothing behind (SQL may leave part of
+        # it until the rollback, which the contract allows).
+        for user in users:
+            self._check_new(user)
+            self._check_unique(user)
+        for user in users:
+            self._record(user.id, _Write(base_version=None, user=user))
+
+    async def existing_keys(self, username_keys: Collection[str], emails: Collection[str]) -> tuple[set[str], set[str]]:
+        taken_keys = {
+            key
+            for key in {username_key(name) for name in username_keys}
+            if self._held_by_other(None, self._store.by_username.get(key), self._pending_usernames.get(key))
+        }
+        taken_emails = {
+            email
+            for email in {email.lower() for email in emails}
+            if self._held_by_other(None, self._store.by_email.get(email), self._pending_emails.get(email))
+        }
+        return taken_keys, taken_emails
 
     async def get(self, user_id: UUID) -> User | None:
         return self._visible(user_id)
@@ -55,15 +80,15 @@ class MemoryUserRepository(UserRepository):
         self._check_version(user.id, expected_version)
         self._check_unique(user)
         base = self._writes[user.id].base_version if user.id in self._writes else expected_version
-        self._writes[user.id] = _Write(base_version=base, user=user)
+        self._record(user.id, _Write(base_version=base, user=user))
 
     async def remove(self, user_id: UUID, *, expected_version: int) -> None:
         self._check_version(user_id, expected_version)
         if user_id in self._writes and self._writes[user_id].base_version is None:
-            del self._writes[user_id]  # added and removed in the same unit of work: nothing to store
+            self._record(user_id, None)  # added and removed in the same unit of work: nothing to store
             return
         base = self._writes[user_id].base_version if user_id in self._writes else expected_version
-        self._writes[user_id] = _Write(base_version=base, user=None)
+        self._record(user_id, _Write(base_version=base, user=None))
 
     def commit(self) -> None:
         """Apply every pending write at once, or none if any of them conflicts with what was committed since.
@@ -88,10 +113,28 @@ class MemoryUserRepository(UserRepository):
                 store.delete(uid)
             else:
                 store.put(write.user)
-        self._writes.clear()
+        self._forget_writes()
 
     def rollback(self) -> None:
+        self._forget_writes()
+
+    def _record(self, user_id: UUID, write: _Write | None) -> None:
+        """Set (or with ``None`` drop) the pending write of a user, keeping the pending indexes in step."""
+        old = self._writes.pop(user_id, None)
+        if old is not None and old.user is not None:
+            self._pending_usernames[username_key(old.user.username)].discard(user_id)
+            self._pending_emails[old.user.email].discard(user_id)
+        if write is None:
+            return
+        self._writes[user_id] = write
+        if write.user is not None:
+            self._pending_usernames.setdefault(username_key(write.user.username), set()).add(user_id)
+            self._pending_emails.setdefault(write.user.email, set()).add(user_id)
+
+    def _forget_writes(self) -> None:
         self._writes.clear()
+        self._pending_usernames.clear()
+        self._pending_emails.clear()
 
     def _visible(self, user_id: UUID) -> User | None:
         write = self._writes.get(user_id)
@@ -106,23 +149,24 @@ class MemoryUserRepository(UserRepository):
         if current.version != expected_version:
             raise VersionConflict(user_id)
 
+    def _check_new(self, user: User) -> None:
+        if self._visible(user.id) is not None or user.id in self._store.users:
+            raise VersionConflict(user.id)
+
     def _check_unique(self, user: User) -> None:
         """Would another user hold this username or email once these writes land on the current store?"""
         key = username_key(user.username)
-        if self._held_by_other(
-            user.id, self._store.by_username.get(key), lambda other: username_key(other.username) == key
-        ):
+        if self._held_by_other(user.id, self._store.by_username.get(key), self._pending_usernames.get(key)):
             raise UsernameTaken(user.username)
-        if self._held_by_other(user.id, self._store.by_email.get(user.email), lambda other: other.email == user.email):
+        if self._held_by_other(user.id, self._store.by_email.get(user.email), self._pending_emails.get(user.email)):
             raise EmailTaken(user.email)
 
-    def _held_by_other(self, user_id: UUID, stored_owner: UUID | None, holds: Callable[[User], bool]) -> bool:
+    def _held_by_other(self, user_id: UUID | None, stored_owner: UUID | None, pending: set[UUID] | None) -> bool:
+        """Is the value held by a user other than ``user_id``: by its stored owner, or by a pending write?"""
         # A stored owner that this unit of work rewrites is judged by its pending write instead.
         if stored_owner is not None and stored_owner != user_id and stored_owner not in self._writes:
             return True
-        return any(
-            uid != user_id and write.user is not None and holds(write.user) for uid, write in self._writes.items()
-        )
+        return any(uid != user_id for uid in pending or ())
 
 
 def _matches(user: User, query: UserQuery) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -23,7 +24,8 @@ def create_engine(
     connect_timeout: float = 5.0,
 ) -> AsyncEngine:
     url = make_url(url)
-    options: dict[str, Any] = {"echo": echo}
+    # hide_parameters: no bound value (an e-mail address, a name) in SQL logs or in the text of an exception.
+    options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.get_backend_name() == "sqlite":
         if url.database not in (None, "", ":memory:"):
             # SQLite lets one writer in at a time and answers others "database is locked"; one shared
@@ -69,5 +71,15 @@ class SqlReadiness:
                 await connection.execute(text("SELECT 1"))
         except Exception as error:
             if is_unavailable(error):
-                raise StorageUnavailable("the database does not answer") from error
+                raise StorageUnavailable(self._reason(error)) from error
             raise
+
+    def _reason(self, error: Exception) -> str:
+        """Why, in words fit for a client: a time or an exception class, never the driver's message (which
+        can name hosts, users or databases)."""
+        if isinstance(error, TimeoutError):
+            return f"no answer within {self._timeout:g} s"
+        if isinstance(error, sa_exc.TimeoutError):
+            return "no free connection in the pool"
+        cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
+        return f"the database does not answer ({type(cause).__name__})"

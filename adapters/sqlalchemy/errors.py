@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +16,8 @@ from domain.users import User
 
 log = logging.getLogger(__name__)
 
+_KEY_DETAIL = re.compile(r"Key \([a-z_]+\)=\((.*)\) already exists\.", re.DOTALL)
+
 # SQLSTATE classes and codes that mean "the database cannot serve this now", not "this request is wrong":
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (57014 statement timeout,
 # 57P01 admin shutdown), 40001/40P01 serialization failure and deadlock.
@@ -25,7 +28,7 @@ def _sqlstate(error: sa_exc.DBAPIError) -> str:
     return str(getattr(error.orig, "sqlstate", None) or "")
 
 
-def _violated_constraint(error: sa_exc.IntegrityError) -> str | None:
+def violated_constraint(error: sa_exc.IntegrityError) -> str | None:
     # asyncpg keeps the constraint's name on the original exception, which SQLAlchemy's adapter wraps.
     cause = getattr(error.orig, "__cause__", None)
     name = getattr(cause, "constraint_name", None)
@@ -38,6 +41,16 @@ def _violated_constraint(error: sa_exc.IntegrityError) -> str | None:
     if "users.email" in message:
         return EMAIL_UNIQUE
     return None
+
+
+def reported_value(error: sa_exc.IntegrityError) -> str | None:
+    """The value a unique violation was about, when the driver says (asyncpg: ``Key (email)=(a@b.c) already
+    exists.``); ``None`` otherwise (SQLite names only the column)."""
+    detail = getattr(getattr(error.orig, "__cause__", None), "detail", None)
+    if not isinstance(detail, str):
+        return None
+    match = _KEY_DETAIL.fullmatch(detail)
+    return None if match is None else match.group(1)
 
 
 def is_unavailable(error: BaseException) -> bool:
@@ -59,7 +72,7 @@ def storage_errors(user: User | None = None) -> Iterator[None]:
     try:
         yield
     except sa_exc.IntegrityError as error:
-        constraint = _violated_constraint(error)
+        constraint = violated_constraint(error)
         if user is not None and constraint == USERNAME_UNIQUE:
             raise UsernameTaken(user.username) from None
         if user is not None and constraint == EMAIL_UNIQUE:

@@ -4,15 +4,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
+from entrypoints import __version__
 from entrypoints.container import Container
-from entrypoints.http import health, users
+from entrypoints.http import health, metrics, users
 from entrypoints.http.body_limit import BodyLimit
 from entrypoints.http.problems import install_problem_handlers
+from entrypoints.http.request_context import RequestContext
+from entrypoints.http.shutdown import AnswerCancelledRequests
+from entrypoints.metrics import Metrics
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class _ObservedFastAPI(FastAPI):
+    """FastAPI with the request-context layer outermost, outside even Starlette's error middleware: the 500
+    it sends gets the request id, is counted and access-logged like any other response."""
+
+    def __init__(self, *, metrics: Metrics, **options: Any) -> None:
+        super().__init__(**options)
+        self.metrics = metrics
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestContext(super().build_middleware_stack(), metrics=self.metrics, routes=self.routes)
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -30,15 +48,18 @@ def create_app(container: Container | None = None) -> FastAPI:
         if container.settings().storage == "sql":
             await container.engine().dispose()
 
-    app = FastAPI(
+    app = _ObservedFastAPI(
+        metrics=container.metrics(),
         title="Users service",
-        version="0.1.0",
+        version=__version__,
         summary="Registers, finds, changes and deletes users.",
         lifespan=lifespan,
     )
     app.state.container = container
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(AnswerCancelledRequests)  # added last: outside the body limit and the routes
     app.include_router(health.router)
     app.include_router(users.router)
+    app.include_router(metrics.router)
     return app

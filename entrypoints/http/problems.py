@@ -32,7 +32,9 @@ def problem(
     kind: str | None = None,
     headers: Mapping[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
+    """The problem response; ``extensions`` are extra members (RFC 9457 section 3.2) such as ``checks``."""
     body: dict[str, Any] = {
         # about:blank means "nothing more than the HTTP status"; our own kinds get a stable URN.
         "type": f"{_TYPE_PREFIX}{kind}" if kind else "about:blank",
@@ -42,6 +44,9 @@ def problem(
     }
     if errors is not None:
         body["errors"] = [{"field": error.field, "message": error.message} for error in errors]
+    if extensions is not None:
+        assert body.keys().isdisjoint(extensions), "an extension cannot replace a standard member"
+        body.update(extensions)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -114,7 +119,9 @@ async def _storage_unavailable(_: Request, error: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    # The route template, not the path: what a client put in the path is not copied into the log.
+    route = getattr(request.scope.get("route"), "path_format", "<unmatched>")
+    log.error("unhandled error on %s %s", request.method, route, exc_info=error)
     return problem(500, "An unexpected error occurred.")
 
 

@@ -5,11 +5,12 @@ OpenAPI schema, from the domain's own constants."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from application.readiness import DependencyStatus, Readiness
 from domain.users import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN, User
 
 _USERNAME_SCHEMA: dict[str, Any] = {
@@ -68,3 +69,34 @@ class UserPageOut(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+class DependencyCheck(BaseModel):
+    status: Literal["up", "down"]
+    latency_ms: float = Field(description="How long the check took, in milliseconds", examples=[1.2])
+    error: str | None = Field(
+        default=None, description="Why it is down (absent while up)", examples=["no answer within 2 s"]
+    )
+
+    @classmethod
+    def of(cls, check: DependencyStatus) -> DependencyCheck:
+        return cls(status=check.status, latency_ms=check.latency_ms, error=check.error)
+
+    @classmethod
+    def all_of(cls, readiness: Readiness) -> dict[str, DependencyCheck]:
+        return {name: cls.of(check) for name, check in readiness.checks.items()}
+
+
+class ReadinessOut(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, DependencyCheck] = Field(description="Each dependency, by name (`database`)")
+
+
+class NotReadyProblem(BaseModel):
+    """The 503 of /readyz: a problem document (RFC 9457) with the checks as an extension member."""
+
+    type: str = Field(examples=["urn:users-service:problem:unavailable"])
+    title: str = Field(examples=["Service Unavailable"])
+    status: Literal[503]
+    detail: str
+    checks: dict[str, DependencyCheck]

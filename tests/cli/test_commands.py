@@ -15,7 +15,7 @@ def _run(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
     # A clean environment plus `env`: nothing from the developer's shell (or a .env file) leaks in.
     base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     return subprocess.run(
-        [USERS_SERVICE, *arguments], env=base | env, cwd=ROOT / "tests", capture_output=True, text=True, timeout=60
+        [USERS_SERVICE, *arguments], env=base | env, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
 
 

@@ -359,3 +359,161 @@ async def test_timestamps_survive_the_round_trip_in_utc(backend: Backend) -> Non
     assert stored.created_at == user.created_at
     assert stored.updated_at == later.updated_at
     assert stored.created_at.utcoffset() == timedelta(0)
+
+
+# --- batch writes and look-ups (bulk import) ------------------------------------------------------------------
+
+
+async def _all(backend: Backend) -> list[User]:
+    async with backend.unit_of_work() as uow:
+        return await uow.users.list(UserQuery(limit=1000))
+
+
+async def test_add_many_stores_every_user_in_one_unit_of_work(backend: Backend) -> None:
+    batch = [a_user(full_name=f"Person {n}", is_active=n % 2 == 0) for n in range(5)]
+    async with backend.unit_of_work() as uow:
+        await uow.users.add_many(batch)
+        assert await uow.users.list(UserQuery(limit=10)) == batch  # a unit of work sees its own writes
+        if backend.name != "sqlite":  # SQLite serialises units of work: a reader would wait for the writer
+            async with backend.unit_of_work() as reader:
+                assert await reader.users.list(UserQuery(limit=10)) == []
+        await uow.commit()
+
+    assert await _all(backend) == batch
+
+
+async def test_add_many_of_nothing_writes_nothing(backend: Backend) -> None:
+    async with backend.unit_of_work() as uow:
+        await uow.users.add_many([])
+        await uow.commit()
+
+    assert await _all(backend) == []
+
+
+async def test_add_many_left_without_commit_rolls_back(backend: Backend) -> None:
+    async with backend.unit_of_work() as uow:
+        await uow.users.add_many([a_user(), a_user()])
+
+    assert await _all(backend) == []
+
+
+@pytest.mark.parametrize("taken", ["mallory", "MALLORY", "Mallory"])
+async def test_add_many_refuses_a_stored_username_whatever_its_case_and_names_it(backend: Backend, taken: str) -> None:
+    stored = a_user("Mallory")
+    await _store(backend, stored)
+    clash = a_user(taken)
+
+    with pytest.raises(UsernameTaken) as caught:
+        async with backend.unit_of_work() as uow:
+            await uow.users.add_many([a_user(), clash, a_user()])
+            await uow.commit()
+
+    assert caught.value.username == taken
+    assert await _all(backend) == [stored]  # nothing of the batch, not even the users before the clash
+
+
+async def test_add_many_refuses_a_stored_email_and_names_it(backend: Backend) -> None:
+    stored = a_user(email="niaj@example.com")
+    await _store(backend, stored)
+    clash = a_user(email="NIAJ@example.com")
+
+    with pytest.raises(EmailTaken) as caught:
+        async with backend.unit_of_work() as uow:
+            await uow.users.add_many([a_user(), a_user(), clash])
+            await uow.commit()
+
+    assert caught.value.email == "niaj@example.com"
+    assert await _all(backend) == [stored]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "error"),
+    [
+        (("olivia", "olivia@example.com"), ("OLIVIA", "other@example.com"), UsernameTaken),
+        (("olivia", "olivia@example.com"), ("olivia2", "olivia@example.com"), EmailTaken),
+    ],
+)
+async def test_add_many_refuses_a_batch_that_repeats_itself_naming_the_later_user(
+    backend: Backend, first: tuple[str, str], second: tuple[str, str], error: type[Exception]
+) -> None:
+    later = a_user(*second)
+
+    with pytest.raises(error) as caught:
+        async with backend.unit_of_work() as uow:
+            await uow.users.add_many([a_user(), a_user(*first), later])
+            await uow.commit()
+
+    assert str(caught.value) == str(error(later.username if error is UsernameTaken else later.email))
+    assert await _all(backend) == []
+
+
+async def test_add_many_refuses_a_name_pending_in_the_same_unit_of_work(backend: Backend) -> None:
+    async def add_then_batch(uow: UnitOfWork) -> None:
+        await uow.users.add(a_user("peggy"))
+        await uow.users.add_many([a_user("Peggy")])
+
+    await _fails_with(UsernameTaken, add_then_batch, backend.unit_of_work())
+    assert await _all(backend) == []
+
+
+async def test_a_race_between_two_batches_has_one_winner(backend: Backend) -> None:
+    first_added = asyncio.Event()
+    shared = "quentin"
+
+    async def import_batch(*, first: bool) -> list[User]:
+        batch = [a_user(), a_user(shared if first else shared.upper()), a_user()]
+        async with backend.unit_of_work() as uow:
+            if not first:
+                await first_added.wait()
+            await uow.users.add_many(batch)
+            if first:
+                first_added.set()
+                await asyncio.sleep(0.05)  # the rival writes while this one is still open
+            await uow.commit()
+        return batch
+
+    outcomes = await asyncio.gather(import_batch(first=True), import_batch(first=False), return_exceptions=True)
+
+    winners = [outcome for outcome in outcomes if isinstance(outcome, list)]
+    losers = [outcome for outcome in outcomes if not isinstance(outcome, list)]
+    assert len(winners) == 1
+    assert [type(loser) for loser in losers] == [UsernameTaken]
+    assert await _all(backend) == winners[0]
+
+
+async def test_existing_keys_answers_which_usernames_and_emails_are_held(backend: Backend) -> None:
+    await _store(backend, a_user("Rupert", "rupert@example.com"), a_user("sybil", "sybil@example.com"))
+
+    async with backend.unit_of_work() as uow:
+        taken = await uow.users.existing_keys(
+            ["rupert", "SYBIL", "trent"], ["sybil@example.com", "RUPERT@example.com", "nobody@example.com"]
+        )
+
+    assert taken == ({"rupert", "sybil"}, {"sybil@example.com", "rupert@example.com"})
+
+
+async def test_existing_keys_of_nothing_is_nothing(backend: Backend) -> None:
+    await _store(backend, a_user())
+
+    async with backend.unit_of_work() as uow:
+        assert await uow.users.existing_keys([], []) == (set(), set())
+
+
+async def test_existing_keys_sees_the_pending_writes_of_its_own_unit_of_work(backend: Backend) -> None:
+    removed, renamed = a_user("ursula", "ursula@example.com"), a_user("victor", "victor@example.com")
+    await _store(backend, removed, renamed)
+
+    async with backend.unit_of_work() as uow:
+        await uow.users.add_many([a_user("walter", "walter@example.com")])
+        await uow.users.remove(removed.id, expected_version=1)
+        await uow.users.update(renamed.change(UserChanges(username="victoria")), expected_version=1)
+        taken = await uow.users.existing_keys(
+            ["walter", "ursula", "victor", "victoria"], ["walter@example.com", "ursula@example.com"]
+        )
+
+    assert taken == ({"walter", "victoria"}, {"walter@example.com"})
+    async with backend.unit_of_work() as other:  # and nothing of it outside, once rolled back
+        assert await other.users.existing_keys(["walter", "ursula"], ["walter@example.com"]) == (
+            {"ursula"},
+            set(),
+        )

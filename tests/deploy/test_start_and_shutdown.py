@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sqlalchemy import migrations
 from tests.databases import create_database, drop_database
@@ -74,8 +74,18 @@ async def test_replicas_starting_together_migrate_once_without_failing(fresh_dat
     assert current == head
 
 
-async def test_sigterm_lets_in_flight_requests_finish_then_exits_0(postgres_url: str) -> None:
+@pytest.fixture
+async def blocker_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A separate connection pool, to hold row locks that keep the server's requests in flight."""
     engine = create_async_engine(postgres_url)
+    yield engine
+    await engine.dispose()
+
+
+async def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
+    postgres_url: str, blocker_engine: AsyncEngine
+) -> None:
+    engine = blocker_engine
     with running_server({"DATABASE_URL": postgres_url, "SHUTDOWN_GRACE_SECONDS": "20"}) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             created = await client.post("/users", json={"username": "slowpoke", "email": "slowpoke@example.com"})
@@ -106,11 +116,12 @@ async def test_sigterm_lets_in_flight_requests_finish_then_exits_0(postgres_url:
         assert await asyncio.to_thread(server.stop) == 0
         assert time.monotonic() - started < 10
         assert "Application shutdown complete" in server.log()
-    await engine.dispose()
 
 
-async def test_sigterm_does_not_wait_longer_than_the_grace_period(postgres_url: str) -> None:
-    engine = create_async_engine(postgres_url)
+async def test_sigterm_does_not_wait_longer_than_the_grace_period(
+    postgres_url: str, blocker_engine: AsyncEngine
+) -> None:
+    engine = blocker_engine
     with running_server({"DATABASE_URL": postgres_url, "SHUTDOWN_GRACE_SECONDS": "1"}) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             created = await client.post("/users", json={"username": "stuck", "email": "stuck@example.com"})
@@ -129,4 +140,3 @@ async def test_sigterm_does_not_wait_longer_than_the_grace_period(postgres_url: 
             assert_problem(await stuck, 503)
         assert returncode == 0
         assert 0.5 < waited < 8
-    await engine.dispose()

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from entrypoints.http.app import create_app
+from entrypoints.logs import ServiceLogHandler
 from tests.backends import Backend
 
 
@@ -23,3 +28,48 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+class CapturedLogs(ServiceLogHandler):
+    """The service's JSON log handler, writing to memory and keeping the records it formats."""
+
+    # The test's own HTTP client logs the URLs it requests (query strings included): not the service's logs.
+    _CLIENT_LOGGERS = ("httpx", "httpcore")
+
+    def __init__(self) -> None:
+        self.output = io.StringIO()
+        super().__init__("json", stream=self.output)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".", 1)[0] in self._CLIENT_LOGGERS:
+            return
+        self.records.append(record)
+        super().emit(record)
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line written, each parsed as the one JSON object it must be."""
+        parsed = []
+        for line in self.output.getvalue().splitlines():
+            entry = json.loads(line)
+            assert isinstance(entry, dict), line
+            parsed.append(entry)
+        return parsed
+
+    def access(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line["logger"] == "users_service.access"]
+
+
+@pytest.fixture
+def logs() -> Iterator[CapturedLogs]:
+    """Everything logged at INFO and above while the test runs, as the service would write it (JSON)."""
+    root = logging.getLogger()
+    level = root.level
+    handler = CapturedLogs()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

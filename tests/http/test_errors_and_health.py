@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -27,7 +28,13 @@ async def test_a_wrong_method_is_a_problem_that_names_the_allowed_ones(client: h
 
 async def test_healthz_and_readyz_answer(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body == {"status": "ready", "checks": {"database": {"status": "up", "latency_ms": ANY}}}
+    latency = body["checks"]["database"]["latency_ms"]
+    assert isinstance(latency, int | float)
+    assert 0 <= latency < 5000
 
 
 async def test_the_api_is_described(client: httpx.AsyncClient) -> None:
@@ -106,5 +113,29 @@ async def test_an_unreachable_database_is_a_503_problem(
 
 @pytest.mark.postgres
 async def test_readyz_is_503_while_the_database_is_unreachable(unreachable_client: httpx.AsyncClient) -> None:
-    assert_problem(await unreachable_client.get("/readyz"), 503)
+    response = await unreachable_client.get("/readyz")
+    problem = assert_problem(response, 503)
+    assert problem["type"].endswith("unavailable")
+    assert response.headers["retry-after"]
+    database = problem["checks"]["database"]
+    assert database["status"] == "down"
+    assert isinstance(database["latency_ms"], int | float)
+    assert database["latency_ms"] >= 0
+    assert database["error"].startswith("the database does not answer (")  # (ConnectionRefusedError) here
+    assert len(database["error"]) < 80
+    for secret in ("nobody", "127.0.0.1", "nothing"):  # nothing of the URL: user, host, database
+        assert secret not in response.text
     assert (await unreachable_client.get("/healthz")).status_code == 200
+
+
+async def test_the_readiness_answers_are_described(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    answers = spec["paths"]["/readyz"]["get"]["responses"]
+    ready = answers["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schemas[ready]["properties"]) == {"status", "checks"}
+    not_ready = answers["503"]["content"]["application/problem+json"]["schema"]
+    assert {"type", "title", "status", "detail", "checks"} <= set(not_ready["properties"])
+    check = not_ready["properties"]["checks"]["additionalProperties"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schemas[check]["properties"]) == {"status", "latency_ms", "error"}
+    assert "application/json" not in answers["503"].get("content", {})

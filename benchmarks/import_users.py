@@ -1,0 +1,131 @@
+"""How fast does ``users-service import`` register users? Not a test: run it by hand.
+
+    .venv/bin/python benchmarks/import_users.py                      # 100,000 users, throw-away PostgreSQL db
+    .venv/bin/python benchmarks/import_users.py --rows 20000 --database-url sqlite:///bench.db
+
+It writes N generated users to a temporary CSV file and runs the real command on it (``users-service import``
+in a child process, as a user would: start-up and schema check included), then prints the elapsed seconds and
+rows per second. Without ``--database-url`` it creates a fresh database on the PostgreSQL server at
+``--server`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``), migrates it, and drops it at the end.
+A given ``--database-url`` must be migrated already (``users-service migrate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from adapters.sqlalchemy import migrations
+from adapters.sqlalchemy.tables import users
+from entrypoints.settings import normalize_database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DATABASE_PREFIX = "users_import_bench_"
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def write_csv(path: Path, rows: int) -> None:
+    run = secrets.token_hex(3)
+    with path.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["username", "email", "full_name", "is_active"])
+        for n in range(rows):
+            writer.writerow([f"u{run}_{n}", f"u{run}.{n}@example.com", f"Person Number {n}", "false" if n % 7 else ""])
+
+
+async def _on_server(server_url: str, statement: str) -> None:
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _count(database_url: str) -> int:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return int((await connection.execute(select(func.count()).select_from(users))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def throwaway_database(server: str) -> Iterator[str]:
+    server_url = normalize_database_url(server)
+    name = BENCH_DATABASE_PREFIX + secrets.token_hex(4)
+    asyncio.run(_on_server(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        migrations.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def run_import(database_url: str, path: Path, batch_size: int) -> float:
+    command = [
+        str(Path(sys.executable).with_name("users-service")),
+        "import",
+        str(path),
+        "--batch-size",
+        str(batch_size),
+    ]
+    env = os.environ | {"DATABASE_URL": database_url}
+    started = time.perf_counter()
+    completed = subprocess.run(  # noqa: S603 - our own command, no shell
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        sys.exit(f"the import failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
+    say(completed.stdout.strip())
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="users to import (default: 100000)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="--batch-size of the import (default: 1000)")
+    parser.add_argument("--database-url", help="a migrated database to import into (default: a throw-away one)")
+    parser.add_argument(
+        "--server",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="the PostgreSQL server for the throw-away database",
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "users.csv"
+        write_csv(path, args.rows)
+        say(f"{args.rows} users in {path.stat().st_size / 1e6:.1f} MB of CSV")
+        given = normalize_database_url(args.database_url) if args.database_url else None
+        with nullcontext(given) if given else throwaway_database(args.server) as url:
+            before = asyncio.run(_count(url))
+            elapsed = run_import(url, path, args.batch_size)
+            created = asyncio.run(_count(url)) - before
+    say(f"{created} users imported in {elapsed:.2f} s: {created / elapsed:,.0f} rows/s")
+    if created != args.rows:
+        sys.exit(f"expected {args.rows} new users, found {created}")
+
+
+if __name__ == "__main__":
+    main()

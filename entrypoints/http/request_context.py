@@ -1,0 +1,120 @@
+"""Request ids, the access log and the HTTP metrics, in one pure-ASGI layer around the whole app.
+
+It wraps even Starlette's error middleware, so every response that leaves the app passes through it: the
+500 problem, the 413 of the body limit, the 404 of an unknown path. For each request it
+
+- takes the client's ``X-Request-ID`` if it is 1-128 characters of ``A-Z a-z 0-9 . _ : -``, otherwise makes
+  one (uuid4, hex): a hostile header is never echoed nor logged;
+- returns it in the ``X-Request-ID`` response header and puts it on every log record emitted meanwhile;
+- writes one access-log line (logger ``users_service.access``): method, route template, status, duration.
+  Neither the raw path, the query string (``?email=``) nor a body is ever logged;
+- counts the request and its duration in the metrics, labelled by route template.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from uuid import uuid4
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from entrypoints.logs import current_request_id
+from entrypoints.metrics import Metrics
+
+HEADER = "X-Request-ID"
+UNMATCHED = "<unmatched>"
+
+_HEADER_KEY = HEADER.lower().encode("ascii")
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+_OTHER_METHOD = "OTHER"  # any other token a client sends: a bounded label, nothing of theirs echoed
+
+access_log = logging.getLogger("users_service.access")
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._routes = routes
+        self._templates: Mapping[object, str] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope["headers"]) or uuid4().hex
+        id_header = (_HEADER_KEY, request_id.encode("ascii"))
+        status = 0
+        completed = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, completed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
+            await send(message)
+
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette answered it with the 500 problem and our handler logged it with its traceback and
+            # request id; re-raising would only make the server log it a second time, without the id.
+            if not completed:
+                status = status or 500
+                raise
+        except BaseException:  # cancelled: the client went away, or the server is stopping
+            status = status or 499
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in _METHODS else _OTHER_METHOD
+            route = self._route_template(scope)
+            self.metrics.observe_request(method, route, status, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                duration_ms = round(seconds * 1000, 2)
+                access_log.info(
+                    "%s %s %d %.2fms",
+                    method,
+                    route,
+                    status,
+                    duration_ms,
+                    extra={
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                        "request_id": request_id,
+                    },
+                )
+            current_request_id.reset(token)
+
+    def _route_template(self, scope: Scope) -> str:
+        """The path format of the route that answered (``/users/{user_id}``), else ``<unmatched>``."""
+        route = scope.get("route")
+        if route is not None:
+            return getattr(route, "path_format", UNMATCHED)
+        # Plain Starlette routes (FastAPI's /docs, /openapi.json) leave only their endpoint in the scope.
+        endpoint = scope.get("endpoint")
+        if endpoint is None:
+            return UNMATCHED
+        if self._templates is None:
+            self._templates = {
+                getattr(route, "endpoint", None): getattr(route, "path_format", UNMATCHED) for route in self._routes
+            }
+        return self._templates.get(endpoint, UNMATCHED)
+
+
+def _incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == _HEADER_KEY:
+            return value.decode("ascii") if _VALID_REQUEST_ID.fullmatch(value) else None
+    return None
