@@ -34,6 +34,22 @@ architecture: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+## Benchmark the service against a tutorial FastAPI app and a raw Starlette+asyncpg ceiling (minutes; local
+## PostgreSQL, or the server in BENCH_DATABASE_URL; options in BENCH_ARGS, e.g. BENCH_ARGS=--quick).
+.PHONY: bench
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "bench: installing wrk with apt-get"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true; \
+		elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+			echo "bench: installing wrk with sudo apt-get"; \
+			{ sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true; \
+		fi; \
+		command -v wrk >/dev/null 2>&1 || echo "bench: wrk is unavailable (no apt-get, or not root); using the Python load generator"; \
+	}
+	$(BIN)/python -m benchmarks.run --scaling $(BENCH_ARGS)
+
 ## Re-pin every dependency (needs uv); commit both lock files.
 lock:
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
