@@ -20,10 +20,6 @@ from entrypoints.settings import Settings
 
 
 class Container(containers.DeclarativeContainer):
-    wiring_config = containers.WiringConfiguration(
-        modules=["entrypoints.http.users", "entrypoints.http.health", "entrypoints.http.metrics"]
-    )
-
     settings = providers.Singleton(Settings)
 
     # Built on first use, shared by every request; disposed by the app's lifespan. DB_ECHO is applied by the

@@ -34,13 +34,9 @@ class _ObservedFastAPI(FastAPI):
 
 
 def create_app(container: Container | None = None) -> FastAPI:
-    """An app wired to ``container`` (by default one configured from the environment).
-
-    Wiring binds the route modules to this container, so one process serves one container at a time: a
-    second ``create_app`` re-binds them to its own.
-    """
+    """An app whose routes get their adapters from ``container`` (by default one configured from the
+    environment). Several apps, each with its own container, can live in one process."""
     container = container if container is not None else Container()
-    container.wire()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,13 +1,13 @@
 """Liveness and readiness, for orchestrators and load balancers."""
 
-# No `from __future__ import annotations`: dependency-injector reads the Annotated markers at import time.
-from typing import Annotated, Any
+from __future__ import annotations
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends
+from typing import Any
 
-from application.readiness import ReadinessProbe, check_readiness
-from entrypoints.container import Container
+from fastapi import APIRouter
+
+from application.readiness import check_readiness
+from entrypoints.http.dependencies import ReadinessProbeDep
 from entrypoints.http.problems import PROBLEM_JSON, problem
 from entrypoints.http.schemas import DependencyCheck, NotReadyProblem, ReadinessOut, Status
 
@@ -39,8 +39,7 @@ def _not_ready_schema() -> dict[str, Any]:
         }
     },
 )
-@inject
-async def readyz(probe: Annotated[ReadinessProbe, Depends(Provide[Container.readiness])]) -> Any:
+async def readyz(probe: ReadinessProbeDep) -> Any:
     readiness = await check_readiness({"database": probe})
     checks = DependencyCheck.all_of(readiness)
     if not readiness.ready:

@@ -1,13 +1,12 @@
 """GET /metrics: the service's metrics in the Prometheus text format (OpenMetrics if the scraper asks)."""
 
-# No `from __future__ import annotations`: dependency-injector reads the Annotated markers at import time.
+from __future__ import annotations
+
 from typing import Annotated
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Header, Response
 
-from entrypoints.container import Container
-from entrypoints.metrics import Metrics
+from entrypoints.http.dependencies import MetricsDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,9 +17,8 @@ router = APIRouter(tags=["health"])
     summary="Metrics for Prometheus",
     responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
 )
-@inject
 async def metrics(
-    registry: Annotated[Metrics, Depends(Provide[Container.metrics])],
+    registry: MetricsDep,
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     body, content_type = registry.exposition(accept)

@@ -1,24 +1,22 @@
 """The /users routes: parse the request, call one use case, shape the answer. No rules live here."""
 
-# No `from __future__ import annotations`: dependency-injector reads the Annotated markers at import time.
+from __future__ import annotations
+
 from typing import Annotated, Any
 from uuid import UUID
 
-from dependency_injector.wiring import Provide, inject
-from fastapi import APIRouter, Body, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from application import users as use_cases
-from application.unit_of_work import UnitOfWork
 from domain.users import KEEP, UserChanges
-from entrypoints.container import Container
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
+from entrypoints.http.dependencies import UnitOfWorkDep
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-UnitOfWorkDep = Annotated[UnitOfWork, Depends(Provide[Container.unit_of_work])]
 IfMatch = Annotated[str | None, Header(description='Write only if the user is at this ETag (e.g. "3")')]
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -41,7 +39,6 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     summary="Register a user",
     responses=_problems(409, 422, 503),
 )
-@inject
 async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) -> UserOut:
     user = await use_cases.register_user(
         uow, username=body.username, email=body.email, full_name=body.full_name, is_active=body.is_active
@@ -57,7 +54,6 @@ async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) 
     summary="Get a user",
     responses={304: {"description": "Not modified since the ETag in If-None-Match"}, **_problems(404, 422, 503)},
 )
-@inject
 async def get_user(
     user_id: UUID,
     response: Response,
@@ -72,7 +68,6 @@ async def get_user(
 
 
 @router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
-@inject
 async def list_users(
     uow: UnitOfWorkDep,
     limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
@@ -110,7 +105,6 @@ async def list_users(
         }
     },
 )
-@inject
 async def patch_user(
     user_id: UUID,
     patch: Annotated[UserPatch, Body()],
@@ -137,6 +131,5 @@ async def patch_user(
     summary="Delete a user",
     responses=_problems(404, 409, 412, 422, 503),
 )
-@inject
 async def delete_user(user_id: UUID, uow: UnitOfWorkDep, if_match: IfMatch = None) -> None:
     await use_cases.delete_user(uow, user_id, if_version_in=versions_in_if_match(if_match))

@@ -16,10 +16,8 @@ from tests.backends import Backend
 
 
 @pytest.fixture
-async def app(backend: Backend) -> AsyncIterator[FastAPI]:
-    container = backend.container()
-    yield create_app(container)
-    container.unwire()
+async def app(backend: Backend) -> FastAPI:
+    return create_app(backend.container())
 
 
 @pytest.fixture

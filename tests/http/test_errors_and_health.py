@@ -65,7 +65,6 @@ async def broken_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     container.unit_of_work.reset_override()
-    container.unwire()
 
 
 @pytest.mark.memory
@@ -88,7 +87,6 @@ async def unreachable_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     await container.engine().dispose()
-    container.unwire()
 
 
 @pytest.mark.postgres

@@ -117,7 +117,6 @@ async def crashing_client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     container.unit_of_work.reset_override()
-    container.unwire()
 
 
 @pytest.mark.memory

@@ -39,7 +39,6 @@ async def client(postgres_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.Asyn
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
     await container.engine().dispose()
-    container.unwire()
 
 
 async def test_outage_gives_fast_503s_and_the_service_recovers_by_itself(

@@ -1,0 +1,38 @@
+"""What a route gets from the composition root, as FastAPI dependencies.
+
+They read the container of the app that serves the request (``app.state.container``) rather than a globally
+wired one, so several apps with their own containers can live in one process (the tests make many). They are
+``async`` on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop on every request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from application.readiness import ReadinessProbe
+from application.unit_of_work import UnitOfWork
+from entrypoints.container import Container
+from entrypoints.metrics import Metrics
+
+
+def _container(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
+
+
+async def _unit_of_work(request: Request) -> UnitOfWork:
+    return cast(UnitOfWork, _container(request).unit_of_work())
+
+
+async def _readiness_probe(request: Request) -> ReadinessProbe:
+    return cast(ReadinessProbe, _container(request).readiness())
+
+
+async def _metrics(request: Request) -> Metrics:
+    return _container(request).metrics()
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+ReadinessProbeDep = Annotated[ReadinessProbe, Depends(_readiness_probe)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
