@@ -8,10 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
+from dependency_injector import providers
 from fastapi import FastAPI
 
+from application.unit_of_work import UnitOfWork
+from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.logs import ServiceLogHandler
+from entrypoints.settings import Settings
 from tests.backends import Backend
 
 
@@ -71,3 +75,25 @@ def logs() -> Iterator[CapturedLogs]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+class _CrashingUnitOfWork(UnitOfWork):
+    async def _begin(self) -> None:
+        raise RuntimeError("boom: secret=hunter2")
+
+    async def commit(self) -> None:
+        raise AssertionError("unreachable")
+
+    async def rollback(self) -> None:
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+async def crashing_client() -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose every unit of work crashes with an unexpected error (a bug, a 500)."""
+    container = Container()
+    container.settings.override(providers.Object(Settings(database_url="memory://")))
+    container.unit_of_work.override(providers.Factory(_CrashingUnitOfWork))
+    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

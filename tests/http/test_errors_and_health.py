@@ -9,7 +9,6 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -45,31 +44,9 @@ async def test_the_api_is_described(client: httpx.AsyncClient) -> None:
     assert (await client.get("/docs")).status_code == 200
 
 
-class _BrokenUnitOfWork(UnitOfWork):
-    async def _begin(self) -> None:
-        raise RuntimeError("secret internal detail: password=hunter2")
-
-    async def commit(self) -> None:
-        raise AssertionError("unreachable")
-
-    async def rollback(self) -> None:
-        raise AssertionError("unreachable")
-
-
-@pytest.fixture
-async def broken_client() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container()
-    container.settings.override(providers.Object(Settings(database_url="memory://")))
-    container.unit_of_work.override(providers.Factory(_BrokenUnitOfWork))
-    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-    container.unit_of_work.reset_override()
-
-
 @pytest.mark.memory
-async def test_an_unexpected_error_is_a_bare_500_problem(broken_client: httpx.AsyncClient) -> None:
-    response = await broken_client.get("/users")
+async def test_an_unexpected_error_is_a_bare_500_problem(crashing_client: httpx.AsyncClient) -> None:
+    response = await crashing_client.get("/users")
     body = assert_problem(response, 500)
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text

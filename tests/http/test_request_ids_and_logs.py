@@ -10,13 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from dependency_injector import providers
 
-from application.unit_of_work import UnitOfWork
-from entrypoints.container import Container
-from entrypoints.http.app import MAX_BODY_BYTES, create_app
+from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.logs import current_request_id
-from entrypoints.settings import Settings
 from tests.http.conftest import CapturedLogs
 from tests.http.problems import assert_problem
 
@@ -95,28 +91,6 @@ async def test_a_body_over_the_limit_is_a_413_with_the_request_id(client: httpx.
     )
     assert_problem(streamed, 413)
     assert streamed.headers["x-request-id"] == "big-2"
-
-
-class _CrashingUnitOfWork(UnitOfWork):
-    async def _begin(self) -> None:
-        raise RuntimeError("boom: secret=hunter2")
-
-    async def commit(self) -> None:
-        raise AssertionError("unreachable")
-
-    async def rollback(self) -> None:
-        raise AssertionError("unreachable")
-
-
-@pytest.fixture
-async def crashing_client() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container()
-    container.settings.override(providers.Object(Settings(database_url="memory://")))
-    container.unit_of_work.override(providers.Factory(_CrashingUnitOfWork))
-    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
-    container.unit_of_work.reset_override()
 
 
 @pytest.mark.memory
