@@ -8,6 +8,7 @@ from typing import Final, TypeVar
 from uuid import UUID
 
 from application.errors import PreconditionFailed
+from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
 from domain.errors import UserNotFound, VersionConflict
 from domain.repository import UserQuery
@@ -51,16 +52,15 @@ async def register_user(
     return user
 
 
-async def get_user(uow: UnitOfWork, user_id: UUID) -> User:
-    async with uow:
-        user = await uow.users.get(user_id)
+async def get_user(queries: UserQueries, user_id: UUID) -> User:
+    user = await queries.get(user_id)
     if user is None:
         raise UserNotFound(user_id)
     return user
 
 
 async def list_users(
-    uow: UnitOfWork,
+    queries: UserQueries,
     *,
     limit: int = DEFAULT_PAGE_SIZE,
     after: UUID | None = None,
@@ -77,8 +77,7 @@ async def list_users(
         # No stored user can have such a name, so there is nothing to look for.
         return UserPage(items=[], next_after=None)
     query = UserQuery(limit=limit + 1, after=after, is_active=where.is_active, username=where.username, email=email)
-    async with uow:
-        users = await uow.users.list(query)
+    users = await queries.list(query)
     if len(users) > limit:
         return UserPage(items=users[:limit], next_after=users[limit - 1].id)
     return UserPage(items=users, next_after=None)

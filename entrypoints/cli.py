@@ -242,7 +242,7 @@ def export(
     async def write_all(sink: TextIO) -> int:
         count = 0
         try:
-            async for user in export_users(container.unit_of_work()):
+            async for user in export_users(container.user_queries()):
                 sink.write(user_to_json_line(user))
                 count += 1
         finally:

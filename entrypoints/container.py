@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
-from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork
-from adapters.sqlalchemy import SqlReadiness, SqlUnitOfWork, create_engine, create_session_factory
+from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork, MemoryUserQueries
+from adapters.sqlalchemy import SqlReadiness, SqlUnitOfWork, SqlUserQueries, create_engine, create_session_factory
 from entrypoints import __version__
 from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
@@ -41,6 +41,12 @@ class Container(containers.DeclarativeContainer):
         settings.provided.storage,
         memory=providers.Factory(MemoryUnitOfWork, store=memory_store),
         sql=providers.Factory(SqlUnitOfWork, session_factory=session_factory),
+    )
+    # Reads that decide nothing: no unit of work, one statement each (see application/queries.py).
+    user_queries = providers.Selector(
+        settings.provided.storage,
+        memory=providers.Factory(MemoryUserQueries, store=memory_store),
+        sql=providers.Singleton(SqlUserQueries, engine=engine),
     )
     readiness = providers.Selector(
         settings.provided.storage,

@@ -8,9 +8,10 @@ from dependency_injector import providers
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.memory import MemoryStore, MemoryUnitOfWork
-from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory
+from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
+from adapters.sqlalchemy import SqlUnitOfWork, SqlUserQueries, create_session_factory
 from adapters.sqlalchemy.tables import users
+from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
 from entrypoints.settings import MEMORY_URL, Settings
@@ -27,6 +28,11 @@ class Backend:
         if self.engine is None:
             return MemoryUnitOfWork(self.store)
         return SqlUnitOfWork(create_session_factory(self.engine))
+
+    def queries(self) -> UserQueries:
+        if self.engine is None:
+            return MemoryUserQueries(self.store)
+        return SqlUserQueries(self.engine)
 
     async def reset(self) -> None:
         """Start the next test from an empty store."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 from uuid import UUID
 
-from sqlalchemy import CursorResult, Row, delete, insert, or_, select, text, update
+from sqlalchemy import CursorResult, Row, Select, delete, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +45,25 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _to_user(row: Row[Any]) -> User:
+def select_one(user_id: UUID) -> Select[Any]:
+    return select(users).where(users.c.id == user_id)
+
+
+def select_page(query: UserQuery) -> Select[Any]:
+    """One keyset page: ascending id after ``query.after``, filtered."""
+    statement = select(users).order_by(users.c.id).limit(query.limit)
+    if query.after is not None:
+        statement = statement.where(users.c.id > query.after)
+    if query.is_active is not None:
+        statement = statement.where(users.c.is_active == query.is_active)
+    if query.username is not None:
+        statement = statement.where(users.c.username_key == username_key(query.username))
+    if query.email is not None:
+        statement = statement.where(users.c.email == query.email)
+    return statement
+
+
+def to_user(row: Row[Any]) -> User:
     return User(
         id=row.id,
         username=row.username,
@@ -139,22 +157,13 @@ class SqlUserRepository(UserRepository):
 
     async def get(self, user_id: UUID) -> User | None:
         with storage_errors():
-            row = (await self._session.execute(select(users).where(users.c.id == user_id))).first()
-        return None if row is None else _to_user(row)
+            row = (await self._session.execute(select_one(user_id))).first()
+        return None if row is None else to_user(row)
 
     async def list(self, query: UserQuery) -> list[User]:
-        statement = select(users).order_by(users.c.id).limit(query.limit)
-        if query.after is not None:
-            statement = statement.where(users.c.id > query.after)
-        if query.is_active is not None:
-            statement = statement.where(users.c.is_active == query.is_active)
-        if query.username is not None:
-            statement = statement.where(users.c.username_key == username_key(query.username))
-        if query.email is not None:
-            statement = statement.where(users.c.email == query.email)
         with storage_errors():
-            rows = (await self._session.execute(statement)).all()
-        return [_to_user(row) for row in rows]
+            rows = (await self._session.execute(select_page(query))).all()
+        return [to_user(row) for row in rows]
 
     async def update(self, user: User, *, expected_version: int) -> None:
         statement = (

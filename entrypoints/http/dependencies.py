@@ -11,6 +11,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from application.queries import UserQueries
 from application.readiness import ReadinessProbe
 from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
@@ -25,6 +26,10 @@ async def _unit_of_work(request: Request) -> UnitOfWork:
     return cast(UnitOfWork, _container(request).unit_of_work())
 
 
+async def _user_queries(request: Request) -> UserQueries:
+    return cast(UserQueries, _container(request).user_queries())
+
+
 async def _readiness_probe(request: Request) -> ReadinessProbe:
     return cast(ReadinessProbe, _container(request).readiness())
 
@@ -34,5 +39,6 @@ async def _metrics(request: Request) -> Metrics:
 
 
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
+UserQueriesDep = Annotated[UserQueries, Depends(_user_queries)]
 ReadinessProbeDep = Annotated[ReadinessProbe, Depends(_readiness_probe)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]

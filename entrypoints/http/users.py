@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from application import users as use_cases
 from domain.users import KEEP, UserChanges
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
-from entrypoints.http.dependencies import UnitOfWorkDep
+from entrypoints.http.dependencies import UnitOfWorkDep, UserQueriesDep
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
 
@@ -57,10 +57,10 @@ async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) 
 async def get_user(
     user_id: UUID,
     response: Response,
-    uow: UnitOfWorkDep,
+    queries: UserQueriesDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
-    user = await use_cases.get_user(uow, user_id)
+    user = await use_cases.get_user(queries, user_id)
     if if_none_match_hits(if_none_match, user.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(user.version)})
     response.headers["ETag"] = etag(user.version)
@@ -69,7 +69,7 @@ async def get_user(
 
 @router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
 async def list_users(
-    uow: UnitOfWorkDep,
+    queries: UserQueriesDep,
     limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     is_active: bool | None = None,
@@ -83,7 +83,7 @@ async def list_users(
             [{"type": "value_error", "loc": ("query", "cursor"), "msg": "is not a cursor this service issued"}]
         ) from None
     page = await use_cases.list_users(
-        uow,
+        queries,
         limit=limit,
         after=after,
         where=use_cases.UserFilter(is_active=is_active, username=username, email=email),

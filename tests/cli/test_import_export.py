@@ -74,8 +74,7 @@ async def cli(database_url: str, *args: str) -> Result:
 
 async def stored(backend: Backend) -> list[Stored]:
     return [
-        (user.username, user.email, user.full_name, user.is_active)
-        async for user in export_users(backend.unit_of_work())
+        (user.username, user.email, user.full_name, user.is_active) async for user in export_users(backend.queries())
     ]
 
 

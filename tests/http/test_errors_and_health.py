@@ -46,7 +46,7 @@ async def test_the_api_is_described(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.memory
 async def test_an_unexpected_error_is_a_bare_500_problem(crashing_client: httpx.AsyncClient) -> None:
-    response = await crashing_client.get("/users")
+    response = await crashing_client.post("/users", json={"username": "crash", "email": "crash@example.com"})
     body = assert_problem(response, 500)
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text

@@ -97,14 +97,16 @@ async def test_a_body_over_the_limit_is_a_413_with_the_request_id(client: httpx.
 async def test_a_500_carries_the_request_id_and_its_log_line_too(
     crashing_client: httpx.AsyncClient, logs: CapturedLogs
 ) -> None:
-    response = await crashing_client.get("/users", headers={"X-Request-ID": "crash-1"})
+    response = await crashing_client.post(
+        "/users", json={"username": "crash", "email": "crash@example.com"}, headers={"X-Request-ID": "crash-1"}
+    )
     assert_problem(response, 500)
     assert response.headers["x-request-id"] == "crash-1"
 
     [error] = [line for line in logs.lines() if line["level"] == "error"]
     assert error["request_id"] == "crash-1"
     assert error["logger"] == "entrypoints.http.problems"
-    assert error["message"] == "unhandled error on GET /users"
+    assert error["message"] == "unhandled error on POST /users"
     assert "Traceback" in error["exception"]
     assert "RuntimeError: boom" in error["exception"]
     [access] = logs.access()

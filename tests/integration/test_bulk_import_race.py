@@ -69,4 +69,4 @@ async def test_a_user_registered_meanwhile_is_skipped_and_the_rest_of_the_batch_
     report = await import_users(uow, rows)
 
     assert (report.created, report.duplicates, report.rejected) == (3, 1, [])
-    assert sorted([user.username async for user in export_users(postgres_backend.unit_of_work())]) == expected
+    assert sorted([user.username async for user in export_users(postgres_backend.queries())]) == expected

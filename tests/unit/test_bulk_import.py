@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from adapters.memory import MemoryStore, MemoryUnitOfWork
+from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from application.bulk_export import export_users
 from application.bulk_import import MAX_BATCH_SIZE, ImportReport, Row, import_users, user_from_fields
 from application.users import register_user
@@ -236,10 +236,10 @@ async def test_nothing_to_import_is_an_empty_report(uow: CountingUnitOfWork) -> 
 async def test_export_walks_every_page_in_creation_order(uow: CountingUnitOfWork) -> None:
     users = [await register_user(uow, username=f"user{n}", email=f"user{n}@example.com") for n in range(5)]
 
-    exported: list[User] = [user async for user in export_users(uow, page_size=2)]
+    exported: list[User] = [user async for user in export_users(MemoryUserQueries(uow.store), page_size=2)]
 
     assert exported == users
 
 
 async def test_export_of_no_users_is_empty(uow: CountingUnitOfWork) -> None:
-    assert [user async for user in export_users(uow)] == []
+    assert [user async for user in export_users(MemoryUserQueries(uow.store))] == []

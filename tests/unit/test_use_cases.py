@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from adapters.memory import MemoryStore, MemoryUnitOfWork
+from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from application.errors import PreconditionFailed
 from application.users import (
     MAX_PAGE_SIZE,
@@ -31,6 +31,11 @@ def store() -> MemoryStore:
 @pytest.fixture
 def uow(store: MemoryStore) -> MemoryUnitOfWork:
     return MemoryUnitOfWork(store)
+
+
+@pytest.fixture
+def queries(store: MemoryStore) -> MemoryUserQueries:
+    return MemoryUserQueries(store)
 
 
 @pytest.fixture
@@ -66,13 +71,15 @@ class RacedUnitOfWork(MemoryUnitOfWork):
 # --- register and get ------------------------------------------------------------------------------------------
 
 
-async def test_a_registered_user_can_be_read_back(uow: MemoryUnitOfWork, store: MemoryStore) -> None:
+async def test_a_registered_user_can_be_read_back(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, store: MemoryStore
+) -> None:
     user = await register_user(uow, username="Alice", email="Alice@Example.com", full_name="Alice L.", is_active=False)
 
     assert user.version == 1
     assert user.email == "alice@example.com"
-    assert await get_user(uow, user.id) == user
-    assert await get_user(MemoryUnitOfWork(store), user.id) == user
+    assert await get_user(queries, user.id) == user
+    assert await get_user(MemoryUserQueries(store), user.id) == user
     assert list(store.users) == [user.id]
 
 
@@ -96,20 +103,22 @@ async def test_an_email_is_taken_in_any_spelling(
     assert list(store.users) == [alice.id]
 
 
-async def test_an_invalid_user_is_refused_and_nothing_is_stored(uow: MemoryUnitOfWork, store: MemoryStore) -> None:
+async def test_an_invalid_user_is_refused_and_nothing_is_stored(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, store: MemoryStore
+) -> None:
     with pytest.raises(InvalidUser) as error:
         await register_user(uow, username="x", email="no-email", is_active="yes")
 
     assert [field_error.field for field_error in error.value.errors] == ["username", "email", "is_active"]
     assert store.users == {}
-    assert (await list_users(uow)).items == []
+    assert (await list_users(queries)).items == []
 
 
-async def test_getting_an_unknown_user_fails(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_getting_an_unknown_user_fails(queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User) -> None:
     unknown = uuid4()
 
     with pytest.raises(UserNotFound) as error:
-        await get_user(uow, unknown)
+        await get_user(queries, unknown)
 
     assert error.value.user_id == unknown
 
@@ -121,13 +130,13 @@ async def _register_many(uow: MemoryUnitOfWork, count: int) -> list[User]:
     return [await register_user(uow, username=f"user{n}", email=f"user{n}@example.com") for n in range(count)]
 
 
-async def test_list_walks_all_users_in_creation_order(uow: MemoryUnitOfWork) -> None:
+async def test_list_walks_all_users_in_creation_order(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
     users = await _register_many(uow, 7)
 
     pages = []
     after: UUID | None = None
     while True:
-        page = await list_users(uow, limit=3, after=after)
+        page = await list_users(queries, limit=3, after=after)
         pages.append(page)
         if page.next_after is None:
             break
@@ -140,11 +149,11 @@ async def test_list_walks_all_users_in_creation_order(uow: MemoryUnitOfWork) -> 
     assert pages[-1].next_after is None
 
 
-async def test_a_full_last_page_has_no_next(uow: MemoryUnitOfWork) -> None:
+async def test_a_full_last_page_has_no_next(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
     users = await _register_many(uow, 6)
 
-    first = await list_users(uow, limit=3)
-    second = await list_users(uow, limit=3, after=first.next_after)
+    first = await list_users(queries, limit=3)
+    second = await list_users(queries, limit=3, after=first.next_after)
 
     assert first.items == users[:3]
     assert first.next_after == users[2].id
@@ -152,47 +161,47 @@ async def test_a_full_last_page_has_no_next(uow: MemoryUnitOfWork) -> None:
     assert second.next_after is None
 
 
-async def test_an_empty_store_lists_an_empty_page(uow: MemoryUnitOfWork) -> None:
-    page = await list_users(uow)
+async def test_an_empty_store_lists_an_empty_page(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
+    page = await list_users(queries)
 
     assert page.items == []
     assert page.next_after is None
 
 
-async def test_list_filters_by_is_active(uow: MemoryUnitOfWork) -> None:
+async def test_list_filters_by_is_active(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
     active = await register_user(uow, username="active1", email="a1@example.com")
     inactive = await register_user(uow, username="inactive1", email="i1@example.com", is_active=False)
     active2 = await register_user(uow, username="active2", email="a2@example.com")
 
-    assert (await list_users(uow, where=UserFilter(is_active=False))).items == [inactive]
-    assert (await list_users(uow, where=UserFilter(is_active=True))).items == [active, active2]
-    assert (await list_users(uow)).items == [active, inactive, active2]
+    assert (await list_users(queries, where=UserFilter(is_active=False))).items == [inactive]
+    assert (await list_users(queries, where=UserFilter(is_active=True))).items == [active, active2]
+    assert (await list_users(queries)).items == [active, inactive, active2]
 
 
-async def test_list_filters_by_username_case_insensitively(uow: MemoryUnitOfWork) -> None:
+async def test_list_filters_by_username_case_insensitively(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
     await _register_many(uow, 3)
     kim = await register_user(uow, username="Kim", email="kim@example.com")
 
     for spelling in ("Kim", "kim", "KIM"):
-        assert (await list_users(uow, where=UserFilter(username=spelling))).items == [kim]
-    assert (await list_users(uow, where=UserFilter(username="kimberly"))).items == []
+        assert (await list_users(queries, where=UserFilter(username=spelling))).items == [kim]
+    assert (await list_users(queries, where=UserFilter(username="kimberly"))).items == []
 
 
-async def test_list_filters_by_normalised_email(uow: MemoryUnitOfWork) -> None:
+async def test_list_filters_by_normalised_email(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
     await _register_many(uow, 3)
     kim = await register_user(uow, username="kim", email="kim@example.com")
 
     for spelling in ("kim@example.com", "KIM@Example.com", "Kim@EXAMPLE.COM"):
-        assert (await list_users(uow, where=UserFilter(email=spelling))).items == [kim]
-    assert (await list_users(uow, where=UserFilter(email="kim@example.org"))).items == []
+        assert (await list_users(queries, where=UserFilter(email=spelling))).items == [kim]
+    assert (await list_users(queries, where=UserFilter(email="kim@example.org"))).items == []
 
 
-async def test_list_filters_combine(uow: MemoryUnitOfWork) -> None:
+async def test_list_filters_combine(queries: MemoryUserQueries, uow: MemoryUnitOfWork) -> None:
     kim = await register_user(uow, username="kim", email="kim@example.com", is_active=False)
 
-    assert (await list_users(uow, where=UserFilter(username="KIM", is_active=False))).items == [kim]
-    assert (await list_users(uow, where=UserFilter(username="KIM", is_active=True))).items == []
-    assert (await list_users(uow, where=UserFilter(username="kim", email="other@example.com"))).items == []
+    assert (await list_users(queries, where=UserFilter(username="KIM", is_active=False))).items == [kim]
+    assert (await list_users(queries, where=UserFilter(username="KIM", is_active=True))).items == []
+    assert (await list_users(queries, where=UserFilter(username="kim", email="other@example.com"))).items == []
 
 
 @pytest.mark.parametrize(
@@ -205,24 +214,28 @@ async def test_list_filters_combine(uow: MemoryUnitOfWork) -> None:
         pytest.param(UserFilter(email="a\x00@example.com"), id="email-nul"),
     ],
 )
-async def test_an_impossible_filter_lists_an_empty_page(uow: MemoryUnitOfWork, alice: User, where: UserFilter) -> None:
-    page = await list_users(uow, where=where)
+async def test_an_impossible_filter_lists_an_empty_page(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User, where: UserFilter
+) -> None:
+    page = await list_users(queries, where=where)
 
     assert page.items == []
     assert page.next_after is None
 
 
 @pytest.mark.parametrize("limit", [0, -1, 101])
-async def test_a_limit_outside_1_to_100_is_refused(uow: MemoryUnitOfWork, limit: int) -> None:
+async def test_a_limit_outside_1_to_100_is_refused(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, limit: int
+) -> None:
     with pytest.raises(ValueError, match="limit"):
-        await list_users(uow, limit=limit)
+        await list_users(queries, limit=limit)
 
 
 @pytest.mark.parametrize("limit", [1, 100])
-async def test_the_limits_1_and_100_are_accepted(uow: MemoryUnitOfWork, limit: int) -> None:
+async def test_the_limits_1_and_100_are_accepted(queries: MemoryUserQueries, uow: MemoryUnitOfWork, limit: int) -> None:
     users = await _register_many(uow, 2)
 
-    page = await list_users(uow, limit=limit)
+    page = await list_users(queries, limit=limit)
 
     assert page.items == users[:limit]
     assert MAX_PAGE_SIZE == 100
@@ -231,7 +244,9 @@ async def test_the_limits_1_and_100_are_accepted(uow: MemoryUnitOfWork, limit: i
 # --- update ----------------------------------------------------------------------------------------------------
 
 
-async def test_an_update_applies_the_changes_and_bumps_the_version(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_an_update_applies_the_changes_and_bumps_the_version(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     updated = await update_user(uow, alice.id, UserChanges(full_name="Alice Liddell", is_active=False))
 
     assert updated.version == 2
@@ -240,14 +255,16 @@ async def test_an_update_applies_the_changes_and_bumps_the_version(uow: MemoryUn
     assert updated.username == alice.username
     assert updated.created_at == alice.created_at
     assert updated.updated_at >= alice.updated_at
-    assert await get_user(uow, alice.id) == updated
+    assert await get_user(queries, alice.id) == updated
 
 
-async def test_an_update_that_changes_nothing_keeps_the_version(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_an_update_that_changes_nothing_keeps_the_version(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     result = await update_user(uow, alice.id, UserChanges(username="Alice", is_active=True))
 
     assert result == alice
-    assert await get_user(uow, alice.id) == alice
+    assert await get_user(queries, alice.id) == alice
 
 
 async def test_updating_an_unknown_user_fails(uow: MemoryUnitOfWork) -> None:
@@ -255,30 +272,34 @@ async def test_updating_an_unknown_user_fails(uow: MemoryUnitOfWork) -> None:
         await update_user(uow, uuid4(), UserChanges(full_name="Nobody"))
 
 
-async def test_an_invalid_update_is_refused_and_nothing_changes(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_an_invalid_update_is_refused_and_nothing_changes(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     with pytest.raises(InvalidUser):
         await update_user(uow, alice.id, UserChanges(email="not-an-email"))
 
-    assert await get_user(uow, alice.id) == alice
+    assert await get_user(queries, alice.id) == alice
 
 
 @pytest.mark.parametrize("username", ["bob", "BOB"])
-async def test_renaming_onto_a_taken_username_fails(uow: MemoryUnitOfWork, alice: User, username: str) -> None:
+async def test_renaming_onto_a_taken_username_fails(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User, username: str
+) -> None:
     await register_user(uow, username="bob", email="bob@example.com")
 
     with pytest.raises(UsernameTaken):
         await update_user(uow, alice.id, UserChanges(username=username))
 
-    assert await get_user(uow, alice.id) == alice
+    assert await get_user(queries, alice.id) == alice
 
 
-async def test_changing_to_a_taken_email_fails(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_changing_to_a_taken_email_fails(queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User) -> None:
     await register_user(uow, username="bob", email="bob@example.com")
 
     with pytest.raises(EmailTaken):
         await update_user(uow, alice.id, UserChanges(email="BOB@example.com"))
 
-    assert await get_user(uow, alice.id) == alice
+    assert await get_user(queries, alice.id) == alice
 
 
 async def test_a_case_only_rename_of_oneself_is_allowed(uow: MemoryUnitOfWork, alice: User) -> None:
@@ -295,22 +316,26 @@ async def test_an_update_conditional_on_the_current_version_succeeds(uow: Memory
     assert updated.full_name == "A."
 
 
-async def test_an_update_conditional_on_a_stale_version_fails(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_an_update_conditional_on_a_stale_version_fails(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     await update_user(uow, alice.id, UserChanges(full_name="First"))
 
     with pytest.raises(PreconditionFailed) as error:
         await update_user(uow, alice.id, UserChanges(full_name="Second"), if_version_in=frozenset({1}))
 
     assert error.value.user_id == alice.id
-    current = await get_user(uow, alice.id)
+    current = await get_user(queries, alice.id)
     assert (current.full_name, current.version) == ("First", 2)
 
 
-async def test_an_empty_version_set_never_matches(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_an_empty_version_set_never_matches(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     with pytest.raises(PreconditionFailed):
         await update_user(uow, alice.id, UserChanges(full_name="X"), if_version_in=frozenset())
 
-    assert await get_user(uow, alice.id) == alice
+    assert await get_user(queries, alice.id) == alice
 
 
 async def test_an_unconditional_update_that_loses_a_race_is_reapplied_without_losing_the_other_change(
@@ -324,7 +349,7 @@ async def test_an_unconditional_update_that_loses_a_race_is_reapplied_without_lo
     assert updated.username == "alice2"
     assert updated.full_name == "Competitor 1"
     assert updated.version == 3
-    assert await get_user(MemoryUnitOfWork(store), alice.id) == updated
+    assert await get_user(MemoryUserQueries(store), alice.id) == updated
 
 
 async def test_a_conditional_update_that_loses_a_race_fails_the_precondition(store: MemoryStore, alice: User) -> None:
@@ -334,7 +359,7 @@ async def test_a_conditional_update_that_loses_a_race_fails_the_precondition(sto
         await update_user(raced, alice.id, UserChanges(username="alice2"), if_version_in=frozenset({1}))
 
     assert raced.commits == 1
-    stored = await get_user(MemoryUnitOfWork(store), alice.id)
+    stored = await get_user(MemoryUserQueries(store), alice.id)
     assert stored.username == "Alice"
     assert stored.full_name == "Competitor 1"
     assert stored.version == 2
@@ -348,7 +373,7 @@ async def test_an_update_that_always_loses_gives_up_with_a_version_conflict(stor
 
     assert error.value.user_id == alice.id
     assert 1 < raced.commits < 100
-    stored = await get_user(MemoryUnitOfWork(store), alice.id)
+    stored = await get_user(MemoryUserQueries(store), alice.id)
     assert stored.username == "Alice"
     assert stored.full_name == f"Competitor {raced.commits}"
     assert stored.version == 1 + raced.competitor_changes
@@ -357,31 +382,35 @@ async def test_an_update_that_always_loses_gives_up_with_a_version_conflict(stor
 # --- delete ----------------------------------------------------------------------------------------------------
 
 
-async def test_a_deleted_user_is_gone(uow: MemoryUnitOfWork, store: MemoryStore, alice: User) -> None:
+async def test_a_deleted_user_is_gone(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, store: MemoryStore, alice: User
+) -> None:
     bob = await register_user(uow, username="bob", email="bob@example.com")
 
     await delete_user(uow, alice.id)
 
     with pytest.raises(UserNotFound):
-        await get_user(uow, alice.id)
-    assert (await list_users(uow)).items == [bob]
+        await get_user(queries, alice.id)
+    assert (await list_users(queries)).items == [bob]
     assert list(store.users) == [bob.id]
 
 
-async def test_a_deleted_users_name_and_email_are_free_again(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_a_deleted_users_name_and_email_are_free_again(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     await delete_user(uow, alice.id)
 
     again = await register_user(uow, username="alice", email="ALICE@example.com")
 
     assert again.id != alice.id
-    assert (await list_users(uow)).items == [again]
+    assert (await list_users(queries)).items == [again]
 
 
-async def test_deleting_an_unknown_user_fails(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_deleting_an_unknown_user_fails(queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User) -> None:
     with pytest.raises(UserNotFound):
         await delete_user(uow, uuid4())
 
-    assert await get_user(uow, alice.id) == alice
+    assert await get_user(queries, alice.id) == alice
 
 
 async def test_deleting_twice_fails_the_second_time(uow: MemoryUnitOfWork, alice: User) -> None:
@@ -391,20 +420,24 @@ async def test_deleting_twice_fails_the_second_time(uow: MemoryUnitOfWork, alice
         await delete_user(uow, alice.id)
 
 
-async def test_a_delete_conditional_on_the_current_version_succeeds(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_a_delete_conditional_on_the_current_version_succeeds(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     await delete_user(uow, alice.id, if_version_in=frozenset({1}))
 
     with pytest.raises(UserNotFound):
-        await get_user(uow, alice.id)
+        await get_user(queries, alice.id)
 
 
-async def test_a_delete_conditional_on_a_stale_version_keeps_the_user(uow: MemoryUnitOfWork, alice: User) -> None:
+async def test_a_delete_conditional_on_a_stale_version_keeps_the_user(
+    queries: MemoryUserQueries, uow: MemoryUnitOfWork, alice: User
+) -> None:
     updated = await update_user(uow, alice.id, UserChanges(full_name="Changed"))
 
     with pytest.raises(PreconditionFailed):
         await delete_user(uow, alice.id, if_version_in=frozenset({1}))
 
-    assert await get_user(uow, alice.id) == updated
+    assert await get_user(queries, alice.id) == updated
 
 
 async def test_an_unconditional_delete_that_loses_a_race_is_retried(store: MemoryStore, alice: User) -> None:
@@ -422,6 +455,6 @@ async def test_a_conditional_delete_that_loses_a_race_keeps_the_user(store: Memo
     with pytest.raises(PreconditionFailed):
         await delete_user(raced, alice.id, if_version_in=frozenset({1}))
 
-    stored = await get_user(MemoryUnitOfWork(store), alice.id)
+    stored = await get_user(MemoryUserQueries(store), alice.id)
     assert stored.full_name == "Competitor 1"
     assert stored.version == 2
