@@ -7,12 +7,16 @@ autocommit it still sees exactly the committed state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, cast
 from uuid import UUID
 
+from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.errors import storage_errors
 from adapters.sqlalchemy.repository import select_one, select_page, to_user
+from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from application.queries import UserQueries
 from domain.repository import UserQuery
 from domain.users import User
@@ -23,13 +27,16 @@ class SqlUserQueries(UserQueries):
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def get(self, user_id: UUID) -> User | None:
-        with storage_errors():
-            async with self._engine.connect() as connection:
-                row = (await connection.execute(select_one(user_id))).first()
-        return None if row is None else to_user(row)
+        rows = await self._fetch(select_one(user_id))
+        return to_user(rows[0]) if rows else None
 
     async def list(self, query: UserQuery) -> list[User]:
-        with storage_errors():
+        return [to_user(row) for row in await self._fetch(select_page(query))]
+
+    async def _fetch(self, statement: Select[Any]) -> Sequence[Row[Any]]:
+        async def run() -> Sequence[Row[Any]]:
             async with self._engine.connect() as connection:
-                rows = (await connection.execute(select_page(query))).all()
-        return [to_user(row) for row in rows]
+                return cast(Sequence[Row[Any]], (await connection.execute(statement)).all())
+
+        with storage_errors():
+            return await once_more_if_found_dead(run)

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 from uuid import UUID
 
-from sqlalchemy import CursorResult, Row, Select, delete, insert, or_, select, text, update
+from sqlalchemy import CursorResult, Executable, Result, Row, Select, delete, insert, or_, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import reported_value, storage_errors, violated_constraint
+from adapters.sqlalchemy.stale_connections import found_dead
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE, users
 from domain.errors import DomainError, EmailTaken, UsernameTaken, UserNotFound, VersionConflict
 from domain.repository import UserQuery, UserRepository, ensure_distinct
@@ -79,11 +80,27 @@ def to_user(row: Row[Any]) -> User:
 class SqlUserRepository(UserRepository):
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._nothing_sent_yet = True
         self._custom_plans = False
+
+    async def _execute(self, statement: Executable, parameters: Any = None) -> Result[*tuple[Any, ...]]:
+        if not self._nothing_sent_yet:
+            return await self._session.execute(statement, parameters)
+        try:
+            result = await self._session.execute(statement, parameters)
+        except sa_exc.DBAPIError as error:
+            if not found_dead(error):
+                raise
+            # The pooled connection was dead, so none of this transaction reached the database: begin it
+            # again on a fresh connection (see stale_connections.py).
+            await self._session.rollback()
+            result = await self._session.execute(statement, parameters)
+        self._nothing_sent_yet = False
+        return result
 
     async def add(self, user: User) -> None:
         with storage_errors(user):
-            await self._session.execute(insert(users).values(_to_row(user)))
+            await self._execute(insert(users).values(_to_row(user)))
 
     async def add_many(self, batch: Sequence[User]) -> None:
         ensure_distinct(batch)
@@ -92,7 +109,7 @@ class SqlUserRepository(UserRepository):
         try:
             with storage_errors():
                 # A list of parameter sets: one executemany (asyncpg pipelines it in one round trip).
-                await self._session.execute(insert(users), [_to_row(user) for user in batch])
+                await self._execute(insert(users), [_to_row(user) for user in batch])
         except sa_exc.IntegrityError as error:
             clash = await self._clash(error, batch)
             if clash is None:
@@ -111,7 +128,7 @@ class SqlUserRepository(UserRepository):
                 or_(users.c.username_key.in_(some_keys), users.c.email.in_(some_addresses))
             )
             with storage_errors():
-                rows = (await self._session.execute(statement)).all()
+                rows = (await self._execute(statement)).all()
             taken_keys.update(row.username_key for row in rows)
             taken_emails.update(row.email for row in rows)
         return taken_keys & set(keys), taken_emails & set(addresses)
@@ -127,7 +144,7 @@ class SqlUserRepository(UserRepository):
         """
         if not self._custom_plans and self._session.get_bind().dialect.name == "postgresql":
             with storage_errors():
-                await self._session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+                await self._execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self._custom_plans = True
 
     async def _clash(self, error: sa_exc.IntegrityError, batch: Sequence[User]) -> DomainError | None:
@@ -149,7 +166,7 @@ class SqlUserRepository(UserRepository):
             for start in range(0, len(values), _IN_CHUNK):
                 statement = select(column, users.c.id).where(column.in_(values[start : start + _IN_CHUNK]))
                 with storage_errors():
-                    holders.update((await self._session.execute(statement)).all())
+                    holders.update((row[0], row[1]) for row in (await self._execute(statement)).all())
             culprit = next((user for user in batch if holders.get(value_of(user), user.id) != user.id), None)
         if culprit is None:
             return None
@@ -157,12 +174,12 @@ class SqlUserRepository(UserRepository):
 
     async def get(self, user_id: UUID) -> User | None:
         with storage_errors():
-            row = (await self._session.execute(select_one(user_id))).first()
+            row = (await self._execute(select_one(user_id))).first()
         return None if row is None else to_user(row)
 
     async def list(self, query: UserQuery) -> list[User]:
         with storage_errors():
-            rows = (await self._session.execute(select_page(query))).all()
+            rows = (await self._execute(select_page(query))).all()
         return [to_user(row) for row in rows]
 
     async def update(self, user: User, *, expected_version: int) -> None:
@@ -170,13 +187,13 @@ class SqlUserRepository(UserRepository):
             update(users).where(users.c.id == user.id, users.c.version == expected_version).values(_to_row(user))
         )
         with storage_errors(user):
-            result = cast(CursorResult[Any], await self._session.execute(statement))
+            result = cast(CursorResult[Any], await self._execute(statement))
         await self._check_written(result.rowcount, user.id)
 
     async def remove(self, user_id: UUID, *, expected_version: int) -> None:
         statement = delete(users).where(users.c.id == user_id, users.c.version == expected_version)
         with storage_errors():
-            result = cast(CursorResult[Any], await self._session.execute(statement))
+            result = cast(CursorResult[Any], await self._execute(statement))
         await self._check_written(result.rowcount, user_id)
 
     async def _check_written(self, rowcount: int, user_id: UUID) -> None:

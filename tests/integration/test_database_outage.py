@@ -3,13 +3,17 @@ its own, without a restart, and nothing that was acknowledged is lost."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from dependency_injector import providers
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
@@ -74,10 +78,61 @@ async def test_outage_gives_fast_503s_and_the_service_recovers_by_itself(
     assert {"before", "after"} <= set(names)
 
 
-async def test_connections_killed_while_idle_are_replaced(client: httpx.AsyncClient, proxy: TcpProxy) -> None:
-    assert (await client.get("/users")).status_code == 200  # a pooled connection now exists
+FIRST_REQUESTS = {
+    "read": ("GET", "/users", None),
+    "create": ("POST", "/users", {"username": "first-{tag}", "email": "first-{tag}@example.com"}),
+    "change": ("PATCH", "{user}", {"full_name": "changed"}),
+    "delete": ("DELETE", "{user}", None),
+    "readiness": ("GET", "/readyz", None),
+}
 
-    await proxy.cut()  # kills it, as a server restart or pg_terminate_backend would
+
+async def _fill_the_pool(client: httpx.AsyncClient) -> str:
+    tag = secrets.token_hex(4)
+    created = await client.post("/users", json={"username": f"pooled-{tag}", "email": f"pooled-{tag}@example.com"})
+    assert created.status_code == 201
+    # Several at once, so that several connections sit idle in the pool afterwards.
+    responses = await asyncio.gather(*(client.get(created.headers["location"]) for _ in range(8)))
+    assert {response.status_code for response in responses} == {200}
+    return str(created.headers["location"])
+
+
+async def _first_request_succeeds(client: httpx.AsyncClient, first: str, user_path: str) -> None:
+    method, path, body = FIRST_REQUESTS[first]
+    if body is not None:
+        tag = secrets.token_hex(4)
+        body = {name: str(value).format(tag=tag) for name, value in body.items()}
+    response = await client.request(method, path.format(user=user_path), json=body)
+    assert response.status_code < 300, response.text
+
+
+@pytest.mark.parametrize("first", FIRST_REQUESTS)
+async def test_connections_cut_while_idle_are_replaced(client: httpx.AsyncClient, proxy: TcpProxy, first: str) -> None:
+    user_path = await _fill_the_pool(client)
+
+    await proxy.cut()  # kills every pooled connection, as a server restart would
     await proxy.start()
 
-    assert (await client.get("/users")).status_code == 200
+    await _first_request_succeeds(client, first, user_path)
+
+
+@pytest.mark.parametrize("first", FIRST_REQUESTS)
+async def test_backends_terminated_by_the_server_are_replaced(
+    client: httpx.AsyncClient, postgres_url: str, first: str
+) -> None:
+    user_path = await _fill_the_pool(client)
+
+    admin = create_async_engine(postgres_url)
+    try:
+        async with admin.connect() as connection:
+            terminated = await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+            assert len(terminated.all()) >= 2
+    finally:
+        await admin.dispose()
+
+    await _first_request_succeeds(client, first, user_path)
