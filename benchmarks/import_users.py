@@ -1,7 +1,7 @@
 """How fast does ``users-service import`` register users? Not a test: run it by hand.
 
-    .venv/bin/python benchmarks/import_users.py                      # 100,000 users, throw-away PostgreSQL db
-    .venv/bin/python benchmarks/import_users.py --rows 20000 --database-url sqlite:///bench.db
+    .venv/bin/python -m benchmarks.import_users                      # 100,000 users, throw-away PostgreSQL db
+    .venv/bin/python -m benchmarks.import_users --rows 20000 --database-url sqlite:///bench.db
 
 It writes N generated users to a temporary CSV file and runs the real command on it (``users-service import``
 in a child process, as a user would: start-up and schema check included), then prints the elapsed seconds and
@@ -25,16 +25,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.sqlalchemy import migrations
 from adapters.sqlalchemy.tables import users
+from benchmarks.seed import DEFAULT_SERVER_URL, ROOT, USERS_SERVICE, ServerDatabases
 from entrypoints.settings import normalize_database_url
-
-ROOT = Path(__file__).resolve().parents[1]
-BENCH_DATABASE_PREFIX = "users_import_bench_"
 
 
 def say(line: str) -> None:
@@ -51,15 +48,6 @@ def write_csv(path: Path, rows: int) -> None:
             writer.writerow([f"u{run}_{n}", f"u{run}.{n}@example.com", f"Person Number {n}", "false" if n % 7 else ""])
 
 
-async def _on_server(server_url: str, statement: str) -> None:
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 async def _count(database_url: str) -> int:
     engine = create_async_engine(database_url)
     try:
@@ -71,20 +59,19 @@ async def _count(database_url: str) -> int:
 
 @contextmanager
 def throwaway_database(server: str) -> Iterator[str]:
-    server_url = normalize_database_url(server)
-    name = BENCH_DATABASE_PREFIX + secrets.token_hex(4)
-    asyncio.run(_on_server(server_url, f'CREATE DATABASE "{name}"'))
+    databases = ServerDatabases(server)  # the load benchmark's: it drops only what it created
+    created = asyncio.run(databases.create())
     try:
-        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        url = normalize_database_url(created)
         migrations.upgrade(url)
         yield url
     finally:
-        asyncio.run(_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(databases.drop(created))
 
 
 def run_import(database_url: str, path: Path, batch_size: int) -> float:
     command = [
-        str(Path(sys.executable).with_name("users-service")),
+        USERS_SERVICE,
         "import",
         str(path),
         "--batch-size",
@@ -109,7 +96,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="a migrated database to import into (default: a throw-away one)")
     parser.add_argument(
         "--server",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        default=DEFAULT_SERVER_URL,
         help="the PostgreSQL server for the throw-away database",
     )
     args = parser.parse_args()
