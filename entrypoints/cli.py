@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO, TextIO
 
@@ -46,6 +46,18 @@ def _settings() -> Settings:
         raise typer.Exit(EXIT_CONFIGURATION) from None
     configure_logging(settings)
     return settings
+
+
+@contextlib.asynccontextmanager
+async def _container(settings: Settings) -> AsyncIterator[Container]:
+    """The composition root for one command run, its database pool closed at the end."""
+    container = Container()
+    container.settings.override(settings)
+    try:
+        yield container
+    finally:
+        if settings.storage == "sql":
+            await container.engine().dispose()
 
 
 @app.command()
@@ -89,14 +101,10 @@ def check() -> None:
     if settings.storage == "memory":
         typer.echo("database: memory:// (nothing to reach, no schema)")
         return
-    container = Container()
-    container.settings.override(settings)
 
     async def reach() -> None:
-        try:
+        async with _container(settings) as container:
             await container.readiness().check()
-        finally:
-            await container.engine().dispose()
 
     try:
         asyncio.run(reach())
@@ -179,32 +187,24 @@ def import_(
     except UnknownFormat as error:
         raise typer.BadParameter(str(error), param_hint="'--format'") from None
     _require_current_schema(settings)
-    container = Container()
-    container.settings.override(settings)
-    report = ImportReport(dry_run=dry_run)
-
-    def on_batch(so_far: ImportReport) -> None:
-        nonlocal report
-        report = so_far
+    report = ImportReport(dry_run=dry_run)  # what was committed so far, should the import stop half-way
 
     async def run(stream: BinaryIO, progress: ImportProgress) -> None:
+        nonlocal report
+
         def each_batch(so_far: ImportReport) -> None:
-            on_batch(so_far)
+            nonlocal report
+            report = so_far
             progress.update(stream.tell(), so_far)
 
-        try:
-            on_batch(
-                await import_users(
-                    container.unit_of_work(),
-                    read_rows(stream, chosen_format),
-                    batch_size=batch_size,
-                    dry_run=dry_run,
-                    on_batch=each_batch,
-                )
+        async with _container(settings) as container:
+            report = await import_users(
+                container.unit_of_work(),
+                read_rows(stream, chosen_format),
+                batch_size=batch_size,
+                dry_run=dry_run,
+                on_batch=each_batch,
             )
-        finally:
-            if settings.storage == "sql":
-                await container.engine().dispose()
 
     failure = None
     try:
@@ -236,18 +236,13 @@ def export(
     """
     settings = _settings()
     _require_current_schema(settings)
-    container = Container()
-    container.settings.override(settings)
 
     async def write_all(sink: TextIO) -> int:
         count = 0
-        try:
+        async with _container(settings) as container:
             async for user in export_users(container.user_queries()):
                 sink.write(user_to_json_line(user))
                 count += 1
-        finally:
-            if settings.storage == "sql":
-                await container.engine().dispose()
         return count
 
     try:
