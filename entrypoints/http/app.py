@@ -15,7 +15,6 @@ from entrypoints.http import health, metrics, users
 from entrypoints.http.body_limit import BodyLimit
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import RequestContext
-from entrypoints.http.shutdown import AnswerCancelledRequests
 from entrypoints.metrics import Metrics
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -54,7 +53,6 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.state.container = container
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(AnswerCancelledRequests)  # added last: outside the body limit and the routes
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(metrics.router)

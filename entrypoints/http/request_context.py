@@ -8,11 +8,15 @@ It wraps even Starlette's error middleware, so every response that leaves the ap
 - returns it in the ``X-Request-ID`` response header and puts it on every log record emitted meanwhile;
 - writes one access-log line (logger ``users_service.access``): method, route template, status, duration.
   Neither the raw path, the query string (``?email=``) nor a body is ever logged;
-- counts the request and its duration in the metrics, labelled by route template.
+- counts the request and its duration in the metrics, labelled by route template;
+- answers a request cut off by shutdown with a 503 problem (and Retry-After) instead of uvicorn's bare text
+  500: when the graceful-shutdown period runs out, uvicorn cancels what still runs; such a request never
+  committed, so a client or load balancer may retry it on another replica.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -22,6 +26,7 @@ from uuid import uuid4
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.http.problems import problem
 from entrypoints.logs import current_request_id
 from entrypoints.metrics import Metrics
 
@@ -71,7 +76,14 @@ class RequestContext:
             if not completed:
                 status = status or 500
                 raise
-        except BaseException:  # cancelled: the client went away, or the server is stopping
+        except asyncio.CancelledError:  # the server is stopping and its grace period is over
+            if status == 0:
+                shutting_down = problem(
+                    503, "The service is shutting down; retry the request.", headers={"Retry-After": "1"}
+                )
+                await shutting_down(scope, receive, send_with_id)
+            raise
+        except BaseException:
             status = status or 499
             raise
         finally:
