@@ -25,10 +25,17 @@ async def app(backend: Backend) -> FastAPI:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+def auth_headers() -> dict[str, str]:
+    """What a caller holding every scope sends with each request: tests that call the app by other means than
+    ``client`` (schemathesis, raw ASGI) add these."""
+    return {}
+
+
+@pytest.fixture
+async def client(app: FastAPI, auth_headers: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     # raise_app_exceptions=False: a crash must reach the test as the 500 a client would get.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=auth_headers) as client:
         yield client
 
 
