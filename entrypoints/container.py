@@ -13,7 +13,13 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork, MemoryUserQueries
-from adapters.sqlalchemy import SqlReadiness, SqlUnitOfWork, SqlUserQueries, create_engine, create_session_factory
+from adapters.sqlalchemy import (
+    SqlReadiness,
+    SqlUnitOfWork,
+    create_engine,
+    create_session_factory,
+    create_user_queries,
+)
 from entrypoints import __version__
 from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
@@ -46,7 +52,7 @@ class Container(containers.DeclarativeContainer):
     user_queries = providers.Selector(
         settings.provided.storage,
         memory=providers.Factory(MemoryUserQueries, store=memory_store),
-        sql=providers.Singleton(SqlUserQueries, engine=engine),
+        sql=providers.Singleton(create_user_queries, engine=engine),
     )
     readiness = providers.Selector(
         settings.provided.storage,

@@ -9,7 +9,8 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
-from adapters.sqlalchemy import SqlUnitOfWork, SqlUserQueries, create_session_factory
+from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory, create_user_queries
+from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from adapters.sqlalchemy.tables import users
 from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
@@ -32,15 +33,21 @@ class Backend:
     def queries(self) -> UserQueries:
         if self.engine is None:
             return MemoryUserQueries(self.store)
-        return SqlUserQueries(self.engine)
+        return create_user_queries(self.engine)
 
     async def reset(self) -> None:
         """Start the next test from an empty store."""
         if self.engine is None:
             self.store = MemoryStore()
             return
-        async with self.engine.begin() as connection:
-            await connection.execute(delete(users))
+        engine = self.engine
+
+        async def empty() -> None:
+            async with engine.begin() as connection:
+                await connection.execute(delete(users))
+
+        # A test may have left dead connections in the pool (the outage tests kill them): as the app does.
+        await once_more_if_found_dead(empty)
 
     def container(self) -> Container:
         """The app's container, configured for this backend and sharing its engine or store."""

@@ -56,6 +56,10 @@ def reported_value(error: sa_exc.IntegrityError) -> str | None:
 def is_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):  # pool exhausted, refused, timed out
         return True
+    # The driver's own errors, where a driver is used directly (postgres_queries.py), carry the SQLSTATE too.
+    sqlstate = getattr(error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+        return True
     if isinstance(error, sa_exc.DBAPIError):
         return (
             error.connection_invalidated

@@ -15,7 +15,8 @@ from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.errors import storage_errors
-from adapters.sqlalchemy.repository import select_one, select_page, to_user
+from adapters.sqlalchemy.postgres_queries import PostgresUserQueries
+from adapters.sqlalchemy.repository import SELECT_ONE, select_page, to_user
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from application.queries import UserQueries
 from domain.repository import UserQuery
@@ -27,16 +28,24 @@ class SqlUserQueries(UserQueries):
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def get(self, user_id: UUID) -> User | None:
-        rows = await self._fetch(select_one(user_id))
+        rows = await self._fetch(SELECT_ONE, {"user_id": user_id})
         return to_user(rows[0]) if rows else None
 
     async def list(self, query: UserQuery) -> list[User]:
         return [to_user(row) for row in await self._fetch(select_page(query))]
 
-    async def _fetch(self, statement: Select[Any]) -> Sequence[Row[Any]]:
+    async def _fetch(self, statement: Select[Any], parameters: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
         async def run() -> Sequence[Row[Any]]:
             async with self._engine.connect() as connection:
-                return cast(Sequence[Row[Any]], (await connection.execute(statement)).all())
+                return cast(Sequence[Row[Any]], (await connection.execute(statement, parameters)).all())
 
         with storage_errors():
             return await once_more_if_found_dead(run)
+
+
+def create_user_queries(engine: AsyncEngine) -> UserQueries:
+    """The read side for ``engine``'s database: on PostgreSQL straight on the driver (postgres_queries.py),
+    elsewhere through SQLAlchemy Core."""
+    if engine.dialect.name == "postgresql":
+        return PostgresUserQueries(engine)
+    return SqlUserQueries(engine)

@@ -12,7 +12,20 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 from uuid import UUID
 
-from sqlalchemy import CursorResult, Executable, Result, Row, Select, delete, insert, or_, select, text, update
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Result,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,8 +59,18 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def select_one(user_id: UUID) -> Select[Any]:
-    return select(users).where(users.c.id == user_id)
+# The statements of the hot paths are built once, with named parameters: building one per call (operators,
+# coercions, clause objects) was a fifth of a PATCH's CPU (py-spy under make bench).
+SELECT_ONE: Final = select(users).where(users.c.id == bindparam("user_id"))
+_INSERT: Final = insert(users)
+_UPDATE: Final = (
+    update(users)
+    .where(users.c.id == bindparam("where_id"), users.c.version == bindparam("expected_version"))
+    .values({column: bindparam(f"new_{column.name}") for column in users.c})
+)
+_DELETE: Final = delete(users).where(
+    users.c.id == bindparam("user_id"), users.c.version == bindparam("expected_version")
+)
 
 
 def select_page(query: UserQuery) -> Select[Any]:
@@ -100,7 +123,7 @@ class SqlUserRepository(UserRepository):
 
     async def add(self, user: User) -> None:
         with storage_errors(user):
-            await self._execute(insert(users).values(_to_row(user)))
+            await self._execute(_INSERT, _to_row(user))
 
     async def add_many(self, batch: Sequence[User]) -> None:
         ensure_distinct(batch)
@@ -174,7 +197,7 @@ class SqlUserRepository(UserRepository):
 
     async def get(self, user_id: UUID) -> User | None:
         with storage_errors():
-            row = (await self._execute(select_one(user_id))).first()
+            row = (await self._execute(SELECT_ONE, {"user_id": user_id})).first()
         return None if row is None else to_user(row)
 
     async def list(self, query: UserQuery) -> list[User]:
@@ -183,17 +206,16 @@ class SqlUserRepository(UserRepository):
         return [to_user(row) for row in rows]
 
     async def update(self, user: User, *, expected_version: int) -> None:
-        statement = (
-            update(users).where(users.c.id == user.id, users.c.version == expected_version).values(_to_row(user))
-        )
+        parameters = {f"new_{name}": value for name, value in _to_row(user).items()}
+        parameters.update(where_id=user.id, expected_version=expected_version)
         with storage_errors(user):
-            result = cast(CursorResult[Any], await self._execute(statement))
+            result = cast(CursorResult[Any], await self._execute(_UPDATE, parameters))
         await self._check_written(result.rowcount, user.id)
 
     async def remove(self, user_id: UUID, *, expected_version: int) -> None:
-        statement = delete(users).where(users.c.id == user_id, users.c.version == expected_version)
+        parameters = {"user_id": user_id, "expected_version": expected_version}
         with storage_errors():
-            result = cast(CursorResult[Any], await self._execute(statement))
+            result = cast(CursorResult[Any], await self._execute(_DELETE, parameters))
         await self._check_written(result.rowcount, user_id)
 
     async def _check_written(self, rowcount: int, user_id: UUID) -> None:
