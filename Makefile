@@ -14,9 +14,24 @@ $(STAMP): requirements/dev.lock requirements/build.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
-## Serve the API (default: embedded SQLite at ./users.db), migrations applied first.
-run: $(STAMP)
+## Serve the API (default: embedded SQLite at ./users.db), migrations applied first. Unless the environment
+## names a token key, the API trusts a development secret kept in .dev/jwt-secret (made on first run).
+DEV_SECRET := .dev/jwt-secret
+AUTH_CONFIGURED = $(or $(AUTH_JWT_SECRET),$(AUTH_JWT_SECRET_FILE),$(AUTH_JWT_PUBLIC_KEY_FILE),$(AUTH_JWKS_FILE),$(AUTH_DISABLED))
+
+$(DEV_SECRET):
+	@mkdir -p $(dir $@)
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $@
+
+run: $(STAMP) $(DEV_SECRET)
+ifeq ($(AUTH_CONFIGURED),)
+	@echo "Tokens for this server (development secret in $(DEV_SECRET)):"
+	@echo "  AUTH_JWT_SECRET_FILE=$(DEV_SECRET) $(BIN)/users-service token --scope users:read --scope users:write"
+	AUTH_JWT_SECRET_FILE=$(DEV_SECRET) $(BIN)/users-service serve
+else
+	@echo "Tokens: from your issuer, or $(BIN)/users-service token --scope users:write with the same settings"
 	$(BIN)/users-service serve
+endif
 
 ## The whole suite: lint, types, architecture contracts, then pytest with coverage.
 test: lint typecheck architecture pytest

@@ -74,6 +74,7 @@ local path = %(path)s
 local content_type = %(content_type)s
 local tag = %(tag)s
 local ids_file = %(ids_file)s
+local authorization = %(authorization)s
 
 local ids = {}
 if ids_file ~= "" then
@@ -83,6 +84,7 @@ local threads = {}
 local counter = 0
 local headers = {}
 if content_type ~= "" then headers["Content-Type"] = content_type end
+if authorization ~= "" then headers["Authorization"] = authorization end
 
 -- Globals: set by setup() through thread:set, read back by done() through thread:get.
 thread_number = 0
@@ -156,6 +158,7 @@ def lua_script(plan: RequestPlan) -> str:
         "content_type": _lua_string(plan.content_type or ""),
         "tag": _lua_string(plan.tag),
         "ids_file": _lua_string(str(plan.ids_file) if plan.ids_file else ""),
+        "authorization": _lua_string(plan.authorization),
         "marker": _RESULT_MARKER,
     }
 
@@ -220,6 +223,8 @@ async def run_wrk(plan: RequestPlan, port: int, spec: LoadSpec) -> LoadResult:
 def request_factory(plan: RequestPlan, host_header: str, rng: random.Random) -> Callable[[], bytes]:
     """A function that returns the bytes of the next request of ``plan``, each call a new one."""
     head = f"{plan.method} {{path}} HTTP/1.1\r\nHost: {host_header}\r\n"
+    if plan.authorization:
+        head += f"Authorization: {plan.authorization}\r\n"
     if plan.kind == "static":
         static = (head.format(path=plan.path) + "\r\n").encode()
         return lambda: static

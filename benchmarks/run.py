@@ -35,6 +35,7 @@ from benchmarks.load import Generator, LoadSpec, run_load, wrk_available
 from benchmarks.report import AppRun, Measurement, Report, ScalingPoint, ScalingRun, render, write_chart, write_json
 from benchmarks.scenarios import PAGE_SIZE, RequestPlan, Workload, deep_page_path, plan, scenarios
 from benchmarks.seed import (
+    BENCH_AUTHORIZATION,
     Databases,
     ServerDatabases,
     asyncpg_dsn,
@@ -48,6 +49,7 @@ from benchmarks.seed import (
 from benchmarks.servers import APP_NAMES, APPS, AppName, CpuSnapshot, RunningApp, background_load, running_app
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+_AUTH = {"Authorization": BENCH_AUTHORIZATION}
 DEEP_FRACTION = 0.9
 SCALING_WARMUP_REQUESTS = 3
 BUSY_MACHINE_CPUS = 0.2
@@ -114,7 +116,7 @@ async def check_shape(app: RunningApp, workload: Workload, reference: dict[str, 
     """Ask ``app`` for one user, the first page and the deep page, and hold the answers against the first
     app's: same routes, same JSON keys, same values for fields no scenario changes, same deep page."""
     deep = deep_page_path(app.spec.paging, workload.deep_position, workload.deep_id, limit=2)
-    async with httpx.AsyncClient(base_url=app.base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=app.base_url, timeout=30, headers=_AUTH) as client:
         answers = [await client.get(path) for path in (f"/users/{workload.ids[0]}", "/users?limit=2", deep)]
     for answer in answers:
         if answer.status_code != 200:
@@ -223,7 +225,7 @@ async def scaling_step(options: Options, databases: Databases, report: Report) -
             async with running_app(name, url) as app:
                 run = ScalingRun(name, app.spec.paging)
                 report.scaling.append(run)
-                async with httpx.AsyncClient(base_url=app.base_url, timeout=120) as client:
+                async with httpx.AsyncClient(base_url=app.base_url, timeout=120, headers=_AUTH) as client:
                     paths = {depth: deep_page_path(app.spec.paging, depth, after[depth]) for depth in depths}
                     samples: dict[int, list[float]] = {depth: [] for depth in depths}
                     # Round-robin over the depths, so that any drift of the machine touches every depth alike.

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 from uuid import UUID
 
+from benchmarks.seed import BENCH_AUTHORIZATION
 from benchmarks.servers import Paging
 from entrypoints.http.cursors import encode_cursor
 
@@ -56,6 +57,8 @@ class RequestPlan:
     ids_file: Path | None = None
     tag: str = ""
     """Unique to one run of the load generator: usernames (POST) and names (PATCH) start with it."""
+    authorization: str = ""
+    """The Authorization header every request carries (the service checks it; the reference apps do not)."""
 
 
 def deep_page_path(paging: Paging, position: int, after: UUID, limit: int = PAGE_SIZE) -> str:
@@ -69,16 +72,25 @@ def deep_page_path(paging: Paging, position: int, after: UUID, limit: int = PAGE
 
 def plan(key: ScenarioKey, paging: Paging, workload: Workload, tag: str) -> RequestPlan:
     ids = tuple(workload.ids)
+    auth = BENCH_AUTHORIZATION
     if key == "get_by_id":
-        return RequestPlan("random_id", "GET", "/users/", ids=ids, ids_file=workload.ids_file)
+        return RequestPlan("random_id", "GET", "/users/", ids=ids, ids_file=workload.ids_file, authorization=auth)
     if key == "create":
-        return RequestPlan("create", "POST", "/users", content_type=JSON, tag=tag)
+        return RequestPlan("create", "POST", "/users", content_type=JSON, tag=tag, authorization=auth)
     if key == "list_first":
-        return RequestPlan("static", "GET", f"/users?limit={PAGE_SIZE}")
+        return RequestPlan("static", "GET", f"/users?limit={PAGE_SIZE}", authorization=auth)
     if key == "list_deep":
-        return RequestPlan("static", "GET", deep_page_path(paging, workload.deep_position, workload.deep_id))
+        path = deep_page_path(paging, workload.deep_position, workload.deep_id)
+        return RequestPlan("static", "GET", path, authorization=auth)
     return RequestPlan(
-        "patch", "PATCH", "/users/", content_type=MERGE_PATCH, ids=ids, ids_file=workload.ids_file, tag=tag
+        "patch",
+        "PATCH",
+        "/users/",
+        content_type=MERGE_PATCH,
+        ids=ids,
+        ids_file=workload.ids_file,
+        tag=tag,
+        authorization=auth,
     )
 
 

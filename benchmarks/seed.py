@@ -25,6 +25,8 @@ from uuid import UUID
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from entrypoints.tokens import READ_SCOPE, WRITE_SCOPE, mint_token
+
 BENCH_DATABASE_PREFIX = "users_bench_"
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 USERS_SERVICE = str(Path(sys.executable).with_name("users-service"))
@@ -33,6 +35,17 @@ ROOT = Path(__file__).resolve().parents[1]
 _COLUMNS = ("id", "username", "username_key", "email", "full_name", "is_active", "created_at", "updated_at", "version")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROWS_PER_YIELD = 5_000
+
+# A key for this run only, and the token every request of the load carries (all scopes, valid for a day).
+BENCH_SECRET = secrets.token_urlsafe(48)
+BENCH_AUTHORIZATION = "Bearer " + mint_token(
+    BENCH_SECRET,
+    subject="benchmark",
+    scopes=(READ_SCOPE, WRITE_SCOPE),
+    audience="users-service",
+    issuer="users-service",
+    lifetime_seconds=86_400,
+)
 
 
 def server_url_from_environment() -> str:
@@ -90,12 +103,16 @@ def service_environment(database_url: str, **settings: str) -> dict[str, str]:
     """The environment to run ``users-service`` with: this process's, less every variable the service reads
     (so a stray ``DB_ECHO`` or ``LOG_LEVEL`` in the shell cannot skew the run), plus ``DATABASE_URL``."""
     read_by_service = ("DATABASE_URL", "HOST", "PORT", "LOG_LEVEL", "LOG_FORMAT", "SHUTDOWN_GRACE_SECONDS")
+    prefixes = ("DB_", "AUTH_", "RATE_LIMIT_", "CORS_", "METRICS_")
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name.upper() not in read_by_service and not name.upper().startswith("DB_")
+        if name.upper() not in read_by_service and not name.upper().startswith(prefixes)
     }
-    return environment | {"DATABASE_URL": database_url} | {name.upper(): value for name, value in settings.items()}
+    # Tokens are checked as in production; the write rate limit (per client) is off, since the benchmark is
+    # one client writing as fast as it can, which that limit exists to stop.
+    bench = {"DATABASE_URL": database_url, "AUTH_JWT_SECRET": BENCH_SECRET, "RATE_LIMIT_WRITES_PER_SECOND": "0"}
+    return environment | bench | {name.upper(): value for name, value in settings.items()}
 
 
 async def migrate(database_url: str) -> None:

@@ -24,6 +24,7 @@ from entrypoints.bulk_progress import ImportProgress, summary
 from entrypoints.container import Container
 from entrypoints.logs import configure_logging
 from entrypoints.settings import ConfigurationError, Settings, load_settings
+from entrypoints.tokens import READ_SCOPE, SCOPES, mint_token, verifier_from_settings
 
 app = typer.Typer(
     name="users-service",
@@ -36,10 +37,13 @@ app = typer.Typer(
 EXIT_CONFIGURATION = 2
 
 
-def _settings() -> Settings:
-    """Settings from the environment; on a bad configuration, one clear line per variable and exit code 2."""
+def _settings(*, serving: bool = False) -> Settings:
+    """Settings from the environment; on a bad configuration, one clear line per variable and exit code 2.
+    ``serving``: the API's token keys must be usable too."""
     try:
         settings = load_settings()
+        if serving:
+            verifier_from_settings(settings)
     except ConfigurationError as error:
         for problem in error.problems:
             typer.echo(f"configuration error: {problem}", err=True)
@@ -67,7 +71,9 @@ def serve(
     """Serve the API on HOST:PORT until SIGTERM or Ctrl-C (then shut down gracefully, exit 0)."""
     from entrypoints.server import serve as run_server
 
-    settings = _settings()
+    settings = _settings(serving=True)
+    if settings.auth_disabled:
+        logging.getLogger(__name__).warning("AUTH_DISABLED is set: anyone who can reach the port can change users")
     if migrate and settings.storage == "sql":
         migrations.upgrade(settings.database_url)
     # A log line, not a bare echo: with LOG_FORMAT=json every line on stderr stays one JSON object.
@@ -91,6 +97,41 @@ def migrate(
         raise typer.Exit(1) from None
     after, head = migrations.revisions(settings.database_url)
     typer.echo(f"database at revision {after or 'base'} (newest: {head})")
+
+
+@app.command()
+def token(
+    scope: Annotated[
+        list[str] | None, typer.Option(help=f"A scope to grant, repeatable ({', '.join(SCOPES)}); default users:read.")
+    ] = None,
+    subject: Annotated[str, typer.Option(help="Whom the token speaks for (the sub claim).")] = "developer",
+    lifetime: Annotated[int, typer.Option(min=60, max=30 * 86_400, help="Seconds until it expires.")] = 3600,
+) -> None:
+    """Print a signed token for local development and tests: HS256 with the configured AUTH_JWT_SECRET (or
+    AUTH_JWT_SECRET_FILE). Tokens for RS256 keys come from your identity provider, not from here."""
+    settings = _settings()
+    secret = settings.auth_key_sources().get("secret")
+    if secret is None:
+        typer.echo(
+            "configuration error: AUTH_JWT_SECRET: token needs the HS256 secret (AUTH_JWT_SECRET or "
+            "AUTH_JWT_SECRET_FILE)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_CONFIGURATION)
+    scopes = scope or [READ_SCOPE]
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        typer.echo(f"token: unknown scope {', '.join(unknown)} (known: {', '.join(SCOPES)})", err=True)
+        raise typer.Exit(EXIT_CONFIGURATION)
+    minted = mint_token(
+        secret,
+        subject=subject,
+        scopes=scopes,
+        audience=settings.auth_jwt_audience,
+        issuer=settings.auth_jwt_issuer,
+        lifetime_seconds=lifetime,
+    )
+    typer.echo(minted)
 
 
 @app.command()

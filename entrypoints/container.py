@@ -21,8 +21,10 @@ from adapters.sqlalchemy import (
     create_user_queries,
 )
 from entrypoints import __version__
+from entrypoints.http.rate_limits import write_limiter_from_settings
 from entrypoints.metrics import Metrics
 from entrypoints.settings import Settings
+from entrypoints.tokens import verifier_from_settings
 
 
 class Container(containers.DeclarativeContainer):
@@ -59,6 +61,10 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryReadiness),
         sql=providers.Singleton(SqlReadiness, engine=engine),
     )
+
+    # Bearer-token checks and the write rate limit, one of each per app (entrypoints/http/access_control.py).
+    token_verifier = providers.Singleton(verifier_from_settings, settings)
+    write_limiter = providers.Singleton(write_limiter_from_settings, settings)
 
     # The app's own Prometheus registry. The pool is read through the engine provider at each scrape.
     metrics = providers.Singleton(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -57,6 +58,24 @@ class Settings(BaseSettings):
         default=20, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
 
+    # Bearer tokens (JWT). Exactly one key source, unless AUTH_DISABLED: the service refuses to serve /users
+    # openly by accident.
+    auth_disabled: bool = Field(default=False, description="serve /users to anyone (local experiments only)")
+    auth_jwt_secret: SecretStr | None = Field(default=None, description="HS256 shared secret, >= 32 bytes")
+    auth_jwt_secret_file: Path | None = Field(default=None, description="file holding the HS256 secret")
+    auth_jwt_public_key_file: Path | None = Field(default=None, description="RS256 public key, PEM")
+    auth_jwks_file: Path | None = Field(default=None, description="RS256 keys as a JWKS document, chosen by kid")
+    auth_jwt_audience: str = Field(default="users-service", min_length=1, description="required aud claim")
+    auth_jwt_issuer: str = Field(default="users-service", min_length=1, description="required iss claim")
+    auth_leeway_seconds: int = Field(default=30, ge=0, le=300, description="clock skew allowed on exp")
+    metrics_require_auth: bool = Field(default=False, description="/metrics only with the metrics:read scope")
+
+    # Browsers: no cross-origin access unless origins are listed (comma-separated, or *).
+    cors_allow_origins: str = ""
+    # Writes per client (token subject): a token bucket in this process; 0 turns the limit off.
+    rate_limit_writes_per_second: float = Field(default=20.0, ge=0)
+    rate_limit_write_burst: int = Field(default=40, ge=1)
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:
@@ -66,6 +85,37 @@ class Settings(BaseSettings):
     @classmethod
     def _supported_database(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        sources = {
+            "AUTH_JWT_SECRET": self.auth_jwt_secret,
+            "AUTH_JWT_SECRET_FILE": self.auth_jwt_secret_file,
+            "AUTH_JWT_PUBLIC_KEY_FILE": self.auth_jwt_public_key_file,
+            "AUTH_JWKS_FILE": self.auth_jwks_file,
+        }
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) > 1:
+            raise ValueError(f"{', '.join(given)}: set only one of them")
+        for name, value in sources.items():
+            if isinstance(value, Path) and not value.is_file():
+                raise ValueError(f"{name}: {value} is not a readable file")
+        return self
+
+    def auth_key_sources(self) -> dict[str, str]:
+        """The configured key material by kind (secret, public_key_pem, jwks_json): at most one entry."""
+        if self.auth_jwt_secret is not None:
+            return {"secret": self.auth_jwt_secret.get_secret_value()}
+        if self.auth_jwt_secret_file is not None:
+            return {"secret": self.auth_jwt_secret_file.read_text().strip()}
+        if self.auth_jwt_public_key_file is not None:
+            return {"public_key_pem": self.auth_jwt_public_key_file.read_text()}
+        if self.auth_jwks_file is not None:
+            return {"jwks_json": self.auth_jwks_file.read_text()}
+        return {}
+
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_allow_origins.split(",") if origin.strip()]
 
     @property
     def storage(self) -> Literal["memory", "sql"]:
@@ -87,7 +137,8 @@ def load_settings() -> Settings:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            variable = "_".join(str(part) for part in item["loc"]).upper() or "configuration"
+            variable = "_".join(str(part) for part in item["loc"]).upper()
             message = str(item["msg"]).removeprefix("Value error, ")
-            problems.append(f"{variable}: {message}")
+            # A rule across variables names them itself.
+            problems.append(f"{variable}: {message}" if variable else message)
         raise ConfigurationError(problems) from None

@@ -15,7 +15,8 @@ from adapters.sqlalchemy.tables import users
 from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
-from entrypoints.settings import MEMORY_URL, Settings
+from entrypoints.settings import MEMORY_URL
+from tests.auth import app_settings
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Backend:
     def container(self) -> Container:
         """The app's container, configured for this backend and sharing its engine or store."""
         container = Container()
-        container.settings.override(providers.Object(Settings(database_url=self.url)))
+        container.settings.override(providers.Object(app_settings(database_url=self.url)))
         if self.engine is None:
             container.memory_store.override(providers.Object(self.store))
         else:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.auth import SERVER_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parents[1]
 USERS_SERVICE = str(Path(sys.executable).with_name("users-service"))
 
@@ -54,10 +56,11 @@ class ServerProcess:
 def running_server(
     env: dict[str, str], command: Sequence[str] = (USERS_SERVICE, "serve"), startup_timeout: float = 30
 ) -> Iterator[ServerProcess]:
-    """The server, started with ``env`` over the current environment on a free loopback port, answering
+    """The server, started with ``env`` over the current environment and the test key (tests/auth.py) on a
+    free loopback port, answering
     /healthz; stopped with SIGTERM on the way out (if the test has not stopped it)."""
     port = free_port()
-    full_env = os.environ | {"HOST": "127.0.0.1", "PORT": str(port)} | env
+    full_env = os.environ | {"HOST": "127.0.0.1", "PORT": str(port)} | SERVER_ENVIRONMENT | env
     with tempfile.TemporaryDirectory() as scratch:
         log_file = Path(scratch) / "server.log"
         with log_file.open("wb") as log:

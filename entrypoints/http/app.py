@@ -7,14 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from entrypoints import __version__
 from entrypoints.container import Container
 from entrypoints.http import health, metrics, users
+from entrypoints.http.access_control import AccessControl, document_access_control
 from entrypoints.http.body_limit import BodyLimit
 from entrypoints.http.problems import install_problem_handlers
-from entrypoints.http.request_context import RequestContext
+from entrypoints.http.request_context import HEADER, RequestContext
 from entrypoints.metrics import Metrics
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -52,8 +54,26 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     app.state.container = container
     install_problem_handlers(app)
+    settings = container.settings()
+    # add_middleware puts each layer outside the ones before: CORS, then access control, then the body limit.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        AccessControl,
+        verifier=container.token_verifier(),
+        write_limiter=container.write_limiter(),
+        metrics_require_auth=settings.metrics_require_auth,
+    )
+    if settings.cors_origins():
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins(),
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key", HEADER],
+            expose_headers=["ETag", "Location", "Retry-After", "WWW-Authenticate", HEADER],
+            max_age=600,
+        )
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(metrics.router)
+    document_access_control(app)
     return app

@@ -9,6 +9,7 @@ It wraps even Starlette's error middleware, so every response that leaves the ap
 - writes one access-log line (logger ``users_service.access``): method, route template, status, duration.
   Neither the raw path, the query string (``?email=``) nor a body is ever logged;
 - counts the request and its duration in the metrics, labelled by route template;
+- adds the security headers (security_headers.py) and ``Cache-Control: no-store`` unless a route chose;
 - answers a request cut off by shutdown with a 503 problem (and Retry-After) instead of uvicorn's bare text
   500: when the graceful-shutdown period runs out, uvicorn cancels what still runs; such a request never
   committed, so a client or load balancer may retry it on another replica.
@@ -27,6 +28,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from entrypoints.http.problems import problem
+from entrypoints.http.security_headers import security_headers
 from entrypoints.logs import current_request_id
 from entrypoints.metrics import Metrics
 
@@ -34,6 +36,7 @@ HEADER = "X-Request-ID"
 UNMATCHED = "<unmatched>"
 
 _HEADER_KEY = HEADER.lower().encode("ascii")
+_NO_STORE = (b"cache-control", b"no-store")
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _OTHER_METHOD = "OTHER"  # any other token a client sends: a bounded label, nothing of theirs echoed
@@ -61,7 +64,11 @@ class RequestContext:
             nonlocal status, completed
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), id_header]}
+                headers = [*message.get("headers", ()), id_header, *security_headers(scope["path"])]
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    # Users' data is personal: no shared cache keeps it (ETags still let clients revalidate).
+                    headers.append(_NO_STORE)
+                message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 completed = True
             await send(message)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sqlalchemy import migrations
+from tests.auth import bearer
 from tests.databases import create_database, drop_database
 from tests.deploy.container_files import dockerfile_stages
 from tests.http.problems import assert_problem
@@ -45,7 +46,7 @@ async def test_the_container_start_command_migrates_then_serves(fresh_database: 
     command, env = _container_command_and_env(fresh_database)
 
     with running_server(env, command) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
+        async with httpx.AsyncClient(base_url=server.base_url, headers=bearer()) as client:
             created = await client.post("/users", json={"username": "boot", "email": "boot@example.com"})
             assert created.status_code == 201
             assert (await client.get("/readyz")).status_code == 200
@@ -87,7 +88,7 @@ async def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
 ) -> None:
     engine = blocker_engine
     with running_server({"DATABASE_URL": postgres_url, "SHUTDOWN_GRACE_SECONDS": "20"}) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30, headers=bearer()) as client:
             created = await client.post("/users", json={"username": "slowpoke", "email": "slowpoke@example.com"})
             user_path = created.headers["location"]
             async with engine.connect() as blocker:
@@ -123,7 +124,7 @@ async def test_sigterm_does_not_wait_longer_than_the_grace_period(
 ) -> None:
     engine = blocker_engine
     with running_server({"DATABASE_URL": postgres_url, "SHUTDOWN_GRACE_SECONDS": "1"}) as server:
-        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30, headers=bearer()) as client:
             created = await client.post("/users", json={"username": "stuck", "email": "stuck@example.com"})
             async with engine.connect() as blocker:
                 await blocker.execute(

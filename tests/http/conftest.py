@@ -15,7 +15,7 @@ from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.logs import ServiceLogHandler
-from entrypoints.settings import Settings
+from tests.auth import app_settings, bearer
 from tests.backends import Backend
 
 
@@ -28,7 +28,7 @@ async def app(backend: Backend) -> FastAPI:
 def auth_headers() -> dict[str, str]:
     """What a caller holding every scope sends with each request: tests that call the app by other means than
     ``client`` (schemathesis, raw ASGI) add these."""
-    return {}
+    return bearer()
 
 
 @pytest.fixture
@@ -99,8 +99,8 @@ class _CrashingUnitOfWork(UnitOfWork):
 async def crashing_client() -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app whose every unit of work crashes with an unexpected error (a bug, a 500)."""
     container = Container()
-    container.settings.override(providers.Object(Settings(database_url="memory://")))
+    container.settings.override(providers.Object(app_settings(database_url="memory://")))
     container.unit_of_work.override(providers.Factory(_CrashingUnitOfWork))
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
         yield client

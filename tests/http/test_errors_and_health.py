@@ -11,7 +11,7 @@ from dependency_injector import providers
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from tests.auth import app_settings, bearer
 from tests.http.problems import assert_problem
 
 
@@ -58,10 +58,10 @@ async def unreachable_client() -> AsyncIterator[httpx.AsyncClient]:
     # Nothing listens on port 9 (discard) here: every connection attempt is refused at once.
     container = Container()
     container.settings.override(
-        providers.Object(Settings(database_url="postgresql://nobody@127.0.0.1:9/nothing", db_connect_timeout=2))
+        providers.Object(app_settings(database_url="postgresql://nobody@127.0.0.1:9/nothing", db_connect_timeout=2))
     )
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
         yield client
     await container.engine().dispose()
 

@@ -13,7 +13,7 @@ from prometheus_client.samples import Sample
 
 from entrypoints import __version__
 from entrypoints.container import Container
-from entrypoints.settings import Settings
+from tests.auth import app_settings
 from tests.backends import Backend
 
 _REQUESTS = "users_service_http_requests_total"
@@ -108,7 +108,7 @@ def test_each_container_has_a_registry_of_its_own() -> None:
     # Several apps in one process (as in this test run) never share or collide on a metric.
     first, second = Container(), Container()
     for container in (first, second):
-        container.settings.override(providers.Object(Settings(database_url="memory://")))
+        container.settings.override(providers.Object(app_settings(database_url="memory://")))
     first.metrics().observe_request("GET", "/healthz", 200, 0.001)
     assert first.metrics() is first.metrics()
     assert first.metrics().registry is not second.metrics().registry

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from tests.auth import app_settings, bearer
 from tests.http.problems import assert_problem
 from tests.integration.tcp_proxy import TcpProxy
 
@@ -36,11 +36,11 @@ async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
 @pytest.fixture
 async def client(postgres_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClient]:
     through_proxy = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
-    settings = Settings(database_url=through_proxy.render_as_string(hide_password=False), db_connect_timeout=2)
+    settings = app_settings(database_url=through_proxy.render_as_string(hide_password=False), db_connect_timeout=2)
     container = Container()
     container.settings.override(providers.Object(settings))
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
         yield client
     await container.engine().dispose()
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth import bearer
 from tests.server_process import running_server
 
 pytestmark = [pytest.mark.smoke, pytest.mark.sqlite]
@@ -21,12 +22,14 @@ def test_the_server_writes_json_lines_with_request_ids(tmp_path: Path) -> None:
         created = httpx.post(
             f"{server.base_url}/users",
             json={"username": "smoke", "email": "smoke.logs@example.com", "full_name": "Smoke Logs"},
-            headers={"X-Request-ID": "smoke-create-1"},
+            headers={"X-Request-ID": "smoke-create-1", **bearer()},
             timeout=5,
         )
         assert created.status_code == 201, created.text
         assert created.headers["x-request-id"] == "smoke-create-1"
-        listed = httpx.get(f"{server.base_url}/users", params={"email": "smoke.logs@example.com"}, timeout=5)
+        listed = httpx.get(
+            f"{server.base_url}/users", params={"email": "smoke.logs@example.com"}, headers=bearer(), timeout=5
+        )
         assert listed.status_code == 200
         assert server.stop() == 0
         output = server.log()

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.auth import bearer
 from tests.server_process import running_server
 
 pytestmark = pytest.mark.smoke
@@ -14,10 +15,12 @@ pytestmark = pytest.mark.smoke
 
 def _exercise_and_stop(database_url: str) -> None:
     with running_server({"DATABASE_URL": database_url}) as server:
-        base = server.base_url
-        created = httpx.post(f"{base}/users", json={"username": "smoke", "email": "smoke@example.com"}, timeout=5)
+        base, auth = server.base_url, bearer()
+        created = httpx.post(
+            f"{base}/users", json={"username": "smoke", "email": "smoke@example.com"}, headers=auth, timeout=5
+        )
         assert created.status_code == 201, created.text
-        fetched = httpx.get(f"{base}{created.headers['location']}", timeout=5)
+        fetched = httpx.get(f"{base}{created.headers['location']}", headers=auth, timeout=5)
         assert fetched.status_code == 200
         assert fetched.json() == created.json()
         assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
