@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import storage_errors
 from adapters.sqlalchemy.repository import SqlUserRepository
+from adapters.sqlalchemy.statements import TransactionStatements
 from application.errors import StorageUnavailable
 from application.unit_of_work import UnitOfWork
 
@@ -24,7 +25,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._session = self._session_factory()
         # Explicit, so that every statement of the use case runs in this one transaction.
         await self._session.begin()
-        self.users = SqlUserRepository(self._session)
+        self.users = SqlUserRepository(TransactionStatements(self._session))
 
     async def commit(self) -> None:
         with storage_errors():
