@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from adapters.sqlalchemy import SqlUnitOfWork, SqlUserQueries, create_session_factory
-from adapters.sqlalchemy.tables import users
+from adapters.sqlalchemy.tables import idempotency_keys, users
 from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
@@ -41,6 +41,7 @@ class Backend:
             return
         async with self.engine.begin() as connection:
             await connection.execute(delete(users))
+            await connection.execute(delete(idempotency_keys))
 
     def container(self) -> Container:
         """The app's container, configured for this backend and sharing its engine or store."""
