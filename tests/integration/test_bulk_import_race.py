@@ -34,7 +34,7 @@ class RacedRepository(SqlUserRepository):
         taken = await super().existing_keys(username_keys, emails)
         if self._rival:
             rival, self._rival = self._rival, {}
-            await register_user(self._backend.unit_of_work(), **rival)
+            await register_user(self._backend.unit_of_work(), username=rival["username"], email=rival["email"])
         return taken
 
 
