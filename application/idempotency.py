@@ -10,6 +10,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
+
+KEY_MAX_LENGTH: Final = 255
 
 
 @dataclass(frozen=True, slots=True)

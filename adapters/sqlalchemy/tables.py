@@ -25,6 +25,7 @@ from sqlalchemy import (
     Uuid,
 )
 
+from application.idempotency import KEY_MAX_LENGTH
 from domain.users import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 
 metadata = MetaData(
@@ -59,8 +60,7 @@ users = Table(
 USERNAME_UNIQUE = "uq_users_username_key"
 EMAIL_UNIQUE = "uq_users_email"
 
-# The longest key a client may send (the API refuses longer ones), and room for a caller's subject.
-IDEMPOTENCY_KEY_MAX_LENGTH = 255
+# Room for a caller's subject (an OAuth "sub" is rarely longer than a UUID or an e-mail address).
 IDEMPOTENCY_SCOPE_MAX_LENGTH = 255
 
 # One answer per (scope, key). The key is claimed by inserting its row first in the unit of work of the write:
@@ -71,7 +71,7 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("scope", String(IDEMPOTENCY_SCOPE_MAX_LENGTH), nullable=False),
-    Column("idempotency_key", String(IDEMPOTENCY_KEY_MAX_LENGTH), nullable=False),
+    Column("idempotency_key", String(KEY_MAX_LENGTH), nullable=False),
     Column("request_method", String(16), nullable=False),
     Column("request_path", String(2048), nullable=False),
     Column("request_fingerprint", String(64), nullable=False),

@@ -13,6 +13,7 @@ from entrypoints import __version__
 from entrypoints.container import Container
 from entrypoints.http import health, metrics, users
 from entrypoints.http.body_limit import BodyLimit
+from entrypoints.http.idempotency import install_replay
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import RequestContext
 from entrypoints.metrics import Metrics
@@ -52,6 +53,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     app.state.container = container
     install_problem_handlers(app)
+    install_replay(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.include_router(health.router)
     app.include_router(users.router)
