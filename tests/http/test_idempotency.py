@@ -150,7 +150,7 @@ async def test_requests_without_a_key_are_not_replayed(client: httpx.AsyncClient
     assert "idempotent-replayed" not in second.headers
 
 
-async def test_a_key_answers_each_scope_of_requests_separately_from_other_keys(client: httpx.AsyncClient) -> None:
+async def test_requests_under_different_keys_are_different_requests(client: httpx.AsyncClient) -> None:
     alice = await client.post("/users", json=ALICE, headers=_key("one"))
     bob = await client.post("/users", json={"username": "bob", "email": "bob@example.com"}, headers=_key("two"))
 
