@@ -141,6 +141,16 @@ async def test_a_retried_change_is_applied_once(client: httpx.AsyncClient) -> No
     assert (await client.get(path)).json() == first.json()
 
 
+async def test_on_the_service_clock_a_retry_is_replayed(client: httpx.AsyncClient, container: Container) -> None:
+    container.clock.reset_override()
+
+    first = await client.post("/users", json=ALICE, headers=_key("k"))
+    retry = await client.post("/users", json=ALICE, headers=_key("k"))
+
+    assert first.status_code == 201
+    _assert_replay_of(retry, first)
+
+
 async def test_requests_without_a_key_are_not_replayed(client: httpx.AsyncClient) -> None:
     first = await client.post("/users", json=ALICE)
     second = await client.post("/users", json=ALICE)
