@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
 
+from application.idempotency import IdempotencyRecords
 from domain.repository import UserRepository
 
 
@@ -18,6 +19,7 @@ class UnitOfWork(ABC):
     """
 
     users: UserRepository
+    idempotency: IdempotencyRecords
 
     async def __aenter__(self) -> Self:
         await self._begin()

@@ -1,4 +1,8 @@
-"""The use cases on users. Each opens its own unit of work and either commits all of its writes or none."""
+"""The use cases on users. Each opens its own unit of work and either commits all of its writes or none.
+
+A write given an ``IdempotentWrite`` (a request with an idempotency key) happens at most once for that key;
+see application/idempotent_writes.py.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Final, TypeVar
 from uuid import UUID
 
 from application.errors import PreconditionFailed
+from application.idempotent_writes import IdempotentWrite, transaction
 from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
 from domain.errors import UserNotFound, VersionConflict
@@ -44,11 +49,12 @@ async def register_user(
     email: object,
     full_name: object = None,
     is_active: object = True,
+    idempotency: IdempotentWrite[User] | None = None,
 ) -> User:
     user = User.register(username=username, email=email, full_name=full_name, is_active=is_active)
-    async with uow:
+    async with transaction(uow, idempotency) as tx:
         await uow.users.add(user)
-        await uow.commit()
+        await tx.commit(user)
     return user
 
 
@@ -89,6 +95,7 @@ async def update_user(
     changes: UserChanges,
     *,
     if_version_in: frozenset[int] | None = None,
+    idempotency: IdempotentWrite[User] | None = None,
 ) -> User:
     """Apply ``changes``; with ``if_version_in``, only while the user is at one of those versions."""
 
@@ -98,14 +105,14 @@ async def update_user(
             await uow.users.update(changed, expected_version=current.version)
         return changed
 
-    return await _write_current(uow, user_id, if_version_in, write)
+    return await _write_current(uow, user_id, if_version_in, write, idempotency)
 
 
 async def delete_user(uow: UnitOfWork, user_id: UUID, *, if_version_in: frozenset[int] | None = None) -> None:
     async def write(current: User) -> None:
         await uow.users.remove(user_id, expected_version=current.version)
 
-    await _write_current(uow, user_id, if_version_in, write)
+    await _write_current(uow, user_id, if_version_in, write, None)
 
 
 async def _write_current(
@@ -113,6 +120,7 @@ async def _write_current(
     user_id: UUID,
     if_version_in: frozenset[int] | None,
     write: Callable[[User], Awaitable[T]],
+    idempotency: IdempotentWrite[T] | None,
 ) -> T:
     """Run ``write`` on the current user in one unit of work, optimistically.
 
@@ -120,7 +128,7 @@ async def _write_current(
     an unconditional one is re-run on the fresh state, so no concurrent change is silently overwritten.
     """
     for _ in range(_UNCONDITIONAL_TRIES):
-        async with uow:
+        async with transaction(uow, idempotency) as tx:
             current = await uow.users.get(user_id)
             if current is None:
                 raise UserNotFound(user_id)
@@ -128,7 +136,7 @@ async def _write_current(
                 raise PreconditionFailed(user_id)
             try:
                 result = await write(current)
-                await uow.commit()
+                await tx.commit(result)
             except VersionConflict:
                 if if_version_in is not None:
                     raise PreconditionFailed(user_id) from None

@@ -10,6 +10,8 @@ Tests and embedding applications swap a part with ``container.<provider>.overrid
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from dependency_injector import containers, providers
 
 from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork, MemoryUserQueries
@@ -27,8 +29,15 @@ from entrypoints.settings import Settings
 from entrypoints.tokens import verifier_from_settings
 
 
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
+    # What "now" is for the expiry of idempotency keys: tests put a clock of their own here to step over a key's
+    # lifetime instead of waiting it out.
+    clock = providers.Object(system_clock)
 
     # Built on first use, shared by every request; disposed by the app's lifespan. DB_ECHO is applied by the
     # logging set-up (entrypoints.logs), so that SQL statements come out through the service's log handler.

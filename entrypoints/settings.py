@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
+    idempotency_key_ttl_seconds: int = Field(
+        default=24 * 60 * 60, gt=0, description="how long the answer to a request with an Idempotency-Key is kept"
+    )
 
     # Bearer tokens (JWT). Exactly one key source, unless AUTH_DISABLED: the service refuses to serve /users
     # openly by accident.

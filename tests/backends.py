@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory, create_user_queries
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
-from adapters.sqlalchemy.tables import users
+from adapters.sqlalchemy.tables import idempotency_keys, users
 from application.queries import UserQueries
 from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
@@ -46,6 +46,7 @@ class Backend:
         async def empty() -> None:
             async with engine.begin() as connection:
                 await connection.execute(delete(users))
+                await connection.execute(delete(idempotency_keys))
 
         # A test may have left dead connections in the pool (the outage tests kill them): as the app does.
         await once_more_if_found_dead(empty)

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from application.idempotency import IdempotencyRecord
 from domain.users import User, username_key
+
+RecordSlot = tuple[str, str]
+"""Where an idempotency record lives: (scope, key)."""
 
 
 @dataclass
 class MemoryStore:
-    """Committed users. Shared by every ``MemoryUnitOfWork`` of one application; changed only by commits."""
+    """Committed users and idempotency records. Shared by every ``MemoryUnitOfWork`` of one application;
+    changed only by commits, except ``claimed_keys``."""
 
     users: dict[UUID, User] = field(default_factory=dict)
     ordered_ids: list[UUID] = field(default_factory=list)
     by_username: dict[str, UUID] = field(default_factory=dict)
     by_email: dict[str, UUID] = field(default_factory=dict)
+    idempotency: dict[RecordSlot, IdempotencyRecord] = field(default_factory=dict)
+    claimed_keys: dict[RecordSlot, asyncio.Event] = field(default_factory=dict)
+    """The keys that open units of work have claimed, each with the event set when its holder ends."""
 
     def ids_after(self, after: UUID | None) -> Iterator[UUID]:
         start = 0 if after is None else bisect.bisect_right(self.ordered_ids, after)

@@ -27,10 +27,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.sqlalchemy.errors import reported_value, storage_errors, violated_constraint
-from adapters.sqlalchemy.stale_connections import found_dead
+from adapters.sqlalchemy.statements import TransactionStatements
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE, users
 from domain.errors import DomainError, EmailTaken, UsernameTaken, UserNotFound, VersionConflict
 from domain.repository import UserQuery, UserRepository, ensure_distinct
@@ -101,25 +100,12 @@ def to_user(row: Row[Any]) -> User:
 
 
 class SqlUserRepository(UserRepository):
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-        self._nothing_sent_yet = True
+    def __init__(self, statements: TransactionStatements) -> None:
+        self._statements = statements
         self._custom_plans = False
 
     async def _execute(self, statement: Executable, parameters: Any = None) -> Result[*tuple[Any, ...]]:
-        if not self._nothing_sent_yet:
-            return await self._session.execute(statement, parameters)
-        try:
-            result = await self._session.execute(statement, parameters)
-        except sa_exc.DBAPIError as error:
-            if not found_dead(error):
-                raise
-            # The pooled connection was dead, so none of this transaction reached the database: begin it
-            # again on a fresh connection (see stale_connections.py).
-            await self._session.rollback()
-            result = await self._session.execute(statement, parameters)
-        self._nothing_sent_yet = False
-        return result
+        return await self._statements.execute(statement, parameters)
 
     async def add(self, user: User) -> None:
         with storage_errors(user):
@@ -165,7 +151,7 @@ class SqlUserRepository(UserRepository):
         custom plan costs a fraction of a millisecond and picks the indexes (or a hashed scan) each time.
         ``SET LOCAL`` lasts until the end of this transaction.
         """
-        if not self._custom_plans and self._session.get_bind().dialect.name == "postgresql":
+        if not self._custom_plans and self._statements.dialect_name == "postgresql":
             with storage_errors():
                 await self._execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             self._custom_plans = True

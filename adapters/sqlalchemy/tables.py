@@ -8,8 +8,24 @@ SQLite, and Alembic can compare it against the migrations exactly. Emails are st
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+    Uuid,
+)
 
+from application.idempotency import KEY_MAX_LENGTH
 from domain.users import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 
 metadata = MetaData(
@@ -43,3 +59,27 @@ users = Table(
 
 USERNAME_UNIQUE = "uq_users_username_key"
 EMAIL_UNIQUE = "uq_users_email"
+
+# Room for a caller's subject (an OAuth "sub" is rarely longer than a UUID or an e-mail address).
+IDEMPOTENCY_SCOPE_MAX_LENGTH = 255
+
+# One answer per (scope, key). The key is claimed by inserting its row first in the unit of work of the write:
+# a concurrent claim of the same key waits on the primary key until that unit of work ends. The response
+# columns stay empty until the answer is recorded, just before the commit; a row committed without one
+# counts as free. ``expires_at`` is indexed for the bounded purge of expired rows.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(IDEMPOTENCY_SCOPE_MAX_LENGTH), nullable=False),
+    Column("idempotency_key", String(KEY_MAX_LENGTH), nullable=False),
+    Column("request_method", String(16), nullable=False),
+    Column("request_path", String(2048), nullable=False),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("response_status", SmallInteger, nullable=True),
+    Column("response_headers", JSON, nullable=True),
+    Column("response_body", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("scope", "idempotency_key"),
+    Index(None, "expires_at"),
+)

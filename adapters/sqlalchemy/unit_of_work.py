@@ -8,7 +8,9 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import storage_errors
+from adapters.sqlalchemy.idempotency import SqlIdempotencyRecords
 from adapters.sqlalchemy.repository import SqlUserRepository
+from adapters.sqlalchemy.statements import TransactionStatements
 from application.errors import StorageUnavailable
 from application.unit_of_work import UnitOfWork
 
@@ -24,7 +26,9 @@ class SqlUnitOfWork(UnitOfWork):
         self._session = self._session_factory()
         # Explicit, so that every statement of the use case runs in this one transaction.
         await self._session.begin()
-        self.users = SqlUserRepository(self._session)
+        statements = TransactionStatements(self._session)
+        self.users = SqlUserRepository(statements)
+        self.idempotency = SqlIdempotencyRecords(statements)
 
     async def commit(self) -> None:
         with storage_errors():

@@ -15,6 +15,7 @@ from entrypoints.container import Container
 from entrypoints.http import health, metrics, users
 from entrypoints.http.access_control import AccessControl, document_access_control
 from entrypoints.http.body_limit import BodyLimit
+from entrypoints.http.idempotency import install_replay
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import HEADER, RequestContext
 from entrypoints.metrics import Metrics
@@ -54,6 +55,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     app.state.container = container
     install_problem_handlers(app)
+    install_replay(app)
     settings = container.settings()
     # add_middleware puts each layer outside the ones before: CORS, then access control, then the body limit.
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

@@ -7,6 +7,7 @@ wired one, so several apps with their own containers can live in one process (th
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
@@ -15,7 +16,9 @@ from application.queries import UserQueries
 from application.readiness import ReadinessProbe
 from application.unit_of_work import UnitOfWork
 from entrypoints.container import Container
+from entrypoints.http.idempotency import IdempotencyKey, IdempotencyKeys
 from entrypoints.metrics import Metrics
+from entrypoints.tokens import Principal
 
 
 def _container(request: Request) -> Container:
@@ -38,7 +41,27 @@ async def _metrics(request: Request) -> Metrics:
     return _container(request).metrics()
 
 
+def _key_scope(request: Request) -> str:
+    """Whose idempotency keys these are: the token's subject (access_control.py put the principal on the
+    request), so that one caller's key can never replay another's answer. With AUTH_DISABLED all share one."""
+    principal = request.scope.get("state", {}).get("principal")
+    return principal.subject if isinstance(principal, Principal) else ""
+
+
+async def _idempotency_keys(request: Request, key: IdempotencyKey = None) -> IdempotencyKeys:
+    container = _container(request)
+    return IdempotencyKeys(
+        key=key,
+        scope=_key_scope(request),
+        method=request.method,
+        path=request.url.path,
+        clock=container.clock(),
+        ttl=timedelta(seconds=container.settings().idempotency_key_ttl_seconds),
+    )
+
+
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work)]
 UserQueriesDep = Annotated[UserQueries, Depends(_user_queries)]
 ReadinessProbeDep = Annotated[ReadinessProbe, Depends(_readiness_probe)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+IdempotencyKeysDep = Annotated[IdempotencyKeys, Depends(_idempotency_keys)]

@@ -7,7 +7,7 @@ SQL, driver text) is copied into a response: only messages written for clients.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from application.errors import PreconditionFailed, StorageUnavailable
+from application.idempotency import IdempotencyKeyReused
 from domain.errors import EmailTaken, FieldError, InvalidUser, UsernameTaken, UserNotFound, VersionConflict
 
 PROBLEM_JSON = "application/problem+json"
@@ -87,29 +88,37 @@ _DETAILS = {
 }
 
 
-async def _invalid_user(_: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, InvalidUser)
-    return problem(422, "The user is not valid.", kind="validation", errors=error.errors)
+def _key_reused(error: IdempotencyKeyReused) -> JSONResponse:
+    other = "a request with another body" if error.same_route else "another method or path"
+    return problem(
+        422,
+        f"This Idempotency-Key was used for {other}; use a new key for a new request.",
+        kind="idempotency-key-reused",
+    )
 
 
-async def _not_found(_: Request, error: Exception) -> JSONResponse:
-    return problem(404, "No user has this id.", kind="user-not-found")
+# The refusals of the domain and the application, each with its answer, built from the error alone: an
+# idempotent write records the answer it was refused with (entrypoints/http/idempotency.py).
+_REFUSALS: dict[type[Exception], Callable[[Any], JSONResponse]] = {
+    InvalidUser: lambda error: problem(422, "The user is not valid.", kind="validation", errors=error.errors),
+    UserNotFound: lambda _: problem(404, "No user has this id.", kind="user-not-found"),
+    UsernameTaken: lambda _: problem(409, "This username is already taken.", kind="username-taken"),
+    EmailTaken: lambda _: problem(409, "This email address is already registered.", kind="email-taken"),
+    VersionConflict: lambda _: problem(409, "The user is being changed by others; try again.", kind="version-conflict"),
+    PreconditionFailed: lambda _: problem(
+        412, "The user has changed since the version given in If-Match.", kind="precondition-failed"
+    ),
+    IdempotencyKeyReused: _key_reused,
+}
 
 
-async def _username_taken(_: Request, error: Exception) -> JSONResponse:
-    return problem(409, "This username is already taken.", kind="username-taken")
+def refusal_problem(error: Exception) -> JSONResponse:
+    """The answer to a refusal of the domain or the application (``KeyError`` for any other error)."""
+    return _REFUSALS[type(error)](error)
 
 
-async def _email_taken(_: Request, error: Exception) -> JSONResponse:
-    return problem(409, "This email address is already registered.", kind="email-taken")
-
-
-async def _version_conflict(_: Request, error: Exception) -> JSONResponse:
-    return problem(409, "The user is being changed by others; try again.", kind="version-conflict")
-
-
-async def _precondition_failed(_: Request, error: Exception) -> JSONResponse:
-    return problem(412, "The user has changed since the version given in If-Match.", kind="precondition-failed")
+async def _refused(_: Request, error: Exception) -> JSONResponse:
+    return refusal_problem(error)
 
 
 async def _storage_unavailable(_: Request, error: Exception) -> JSONResponse:
@@ -128,11 +137,7 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_invalid)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(InvalidUser, _invalid_user)
-    app.add_exception_handler(UserNotFound, _not_found)
-    app.add_exception_handler(UsernameTaken, _username_taken)
-    app.add_exception_handler(EmailTaken, _email_taken)
-    app.add_exception_handler(VersionConflict, _version_conflict)
-    app.add_exception_handler(PreconditionFailed, _precondition_failed)
+    for refusal in _REFUSALS:
+        app.add_exception_handler(refusal, _refused)
     app.add_exception_handler(StorageUnavailable, _storage_unavailable)
     app.add_exception_handler(Exception, _unexpected)

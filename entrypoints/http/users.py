@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from application import users as use_cases
-from domain.users import KEEP, UserChanges
+from domain.users import KEEP, User, UserChanges
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
-from entrypoints.http.dependencies import UnitOfWorkDep, UserQueriesDep
+from entrypoints.http.dependencies import IdempotencyKeysDep, UnitOfWorkDep, UserQueriesDep
+from entrypoints.http.idempotency import REPLAYED_RESPONSE_HEADER
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
 
@@ -26,10 +27,28 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid request (problem+json with `errors`)"},
     503: {"description": "Database unavailable (problem+json)"},
 }
+_KEYED_422 = {
+    "description": "Invalid request (problem+json with `errors`), or an Idempotency-Key already used for a "
+    "different request (problem+json, type `...:idempotency-key-reused`)"
+}
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: _PROBLEMS[code] for code in codes}
+
+
+def _user_json(user: User, status_code: int, headers: dict[str, str]) -> Response:
+    return Response(
+        UserOut.of(user).model_dump_json(), status_code=status_code, headers=headers, media_type="application/json"
+    )
+
+
+def _created(user: User) -> Response:
+    return _user_json(user, status.HTTP_201_CREATED, {"Location": f"/users/{user.id}", "ETag": etag(user.version)})
+
+
+def _changed(user: User) -> Response:
+    return _user_json(user, status.HTTP_200_OK, {"ETag": etag(user.version)})
 
 
 @router.post(
@@ -37,15 +56,22 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
     summary="Register a user",
-    responses=_problems(409, 422, 503),
+    responses={
+        201: {"description": "Registered", "headers": REPLAYED_RESPONSE_HEADER},
+        **_problems(409, 503),
+        422: _KEYED_422,
+    },
 )
-async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) -> UserOut:
+async def create_user(body: UserCreate, uow: UnitOfWorkDep, keys: IdempotencyKeysDep) -> Response:
     user = await use_cases.register_user(
-        uow, username=body.username, email=body.email, full_name=body.full_name, is_active=body.is_active
+        uow,
+        username=body.username,
+        email=body.email,
+        full_name=body.full_name,
+        is_active=body.is_active,
+        idempotency=keys.write({"body": body.model_dump(mode="json", exclude_unset=True)}, _created),
     )
-    response.headers["Location"] = f"/users/{user.id}"
-    response.headers["ETag"] = etag(user.version)
-    return UserOut.of(user)
+    return _created(user)
 
 
 @router.get(
@@ -98,7 +124,11 @@ async def list_users(
     "/{user_id}",
     response_model=UserOut,
     summary="Change a user (JSON merge-patch)",
-    responses=_problems(404, 409, 412, 422, 503),
+    responses={
+        200: {"description": "Changed", "headers": REPLAYED_RESPONSE_HEADER},
+        **_problems(404, 409, 412, 503),
+        422: _KEYED_422,
+    },
     openapi_extra={
         "requestBody": {
             "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/UserPatch"}}}
@@ -108,10 +138,10 @@ async def list_users(
 async def patch_user(
     user_id: UUID,
     patch: Annotated[UserPatch, Body()],
-    response: Response,
     uow: UnitOfWorkDep,
+    keys: IdempotencyKeysDep,
     if_match: IfMatch = None,
-) -> UserOut:
+) -> Response:
     given = patch.model_fields_set
     changes = UserChanges(
         username=patch.username if "username" in given else KEEP,
@@ -119,9 +149,15 @@ async def patch_user(
         full_name=patch.full_name if "full_name" in given else KEEP,
         is_active=patch.is_active if "is_active" in given else KEEP,
     )
-    user = await use_cases.update_user(uow, user_id, changes, if_version_in=versions_in_if_match(if_match))
-    response.headers["ETag"] = etag(user.version)
-    return UserOut.of(user)
+    sent = {"body": patch.model_dump(mode="json", exclude_unset=True), "if_match": if_match}
+    user = await use_cases.update_user(
+        uow,
+        user_id,
+        changes,
+        if_version_in=versions_in_if_match(if_match),
+        idempotency=keys.write(sent, _changed),
+    )
+    return _changed(user)
 
 
 @router.delete(

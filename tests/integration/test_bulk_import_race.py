@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory
 from adapters.sqlalchemy.repository import SqlUserRepository
+from adapters.sqlalchemy.statements import TransactionStatements
 from application.bulk_export import export_users
 from application.bulk_import import import_users
 from application.users import register_user
@@ -25,7 +26,7 @@ class RacedRepository(SqlUserRepository):
     """Right after the batch looked up which names are taken, another connection registers ``rival``."""
 
     def __init__(self, session: AsyncSession, backend: Backend, rival: dict[str, str]) -> None:
-        super().__init__(session)
+        super().__init__(TransactionStatements(session))
         self._backend = backend
         self._rival = rival
 
@@ -33,7 +34,7 @@ class RacedRepository(SqlUserRepository):
         taken = await super().existing_keys(username_keys, emails)
         if self._rival:
             rival, self._rival = self._rival, {}
-            await register_user(self._backend.unit_of_work(), **rival)
+            await register_user(self._backend.unit_of_work(), username=rival["username"], email=rival["email"])
         return taken
 
 

@@ -36,7 +36,7 @@ class RacedUnitOfWork(CountingUnitOfWork):
     async def commit(self) -> None:
         if self.rival is not None:
             rival, self.rival = self.rival, None
-            await register_user(MemoryUnitOfWork(self.store), **rival)
+            await register_user(MemoryUnitOfWork(self.store), username=rival["username"], email=rival["email"])
         await super().commit()
 
 

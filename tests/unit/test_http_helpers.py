@@ -8,6 +8,7 @@ import pytest
 
 from domain.identity import new_user_id
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
+from entrypoints.http.idempotency import fingerprint
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 
 _EDGE_IDS = [
@@ -153,3 +154,21 @@ def test_if_match_with_a_huge_number_matches_no_version() -> None:
 )
 def test_if_none_match_hits_only_the_named_versions(header: str | None, version: int, hit: bool) -> None:
     assert if_none_match_hits(header, version) is hit
+
+
+# --- request fingerprints (Idempotency-Key) --------------------------------------------------------------------
+
+
+def test_a_fingerprint_ignores_the_order_of_keys() -> None:
+    assert fingerprint({"body": {"a": 1, "b": [1, 2]}, "if_match": None}) == fingerprint(
+        {"if_match": None, "body": {"b": [1, 2], "a": 1}}
+    )
+
+
+def test_a_fingerprint_tells_values_types_and_absent_fields_apart() -> None:
+    documents: list[object] = [{}, {"a": 1}, {"a": "1"}, {"a": None}, {"a": [1]}, {"b": 1}, {"a": "Zoë"}, {"a": "Zoe"}]
+
+    prints = [fingerprint(document) for document in documents]
+
+    assert len(set(prints)) == len(documents)
+    assert all(len(value) == 64 and set(value) <= set("0123456789abcdef") for value in prints)

@@ -18,6 +18,7 @@ _VARIABLES = (
     "DB_MAX_OVERFLOW",
     "DB_POOL_TIMEOUT",
     "DB_CONNECT_TIMEOUT",
+    "IDEMPOTENCY_KEY_TTL_SECONDS",
 )
 
 
@@ -79,6 +80,7 @@ def test_the_defaults(env: pytest.MonkeyPatch) -> None:
     assert settings.host == "127.0.0.1"
     assert settings.port == 8000
     assert settings.storage == "sql"
+    assert settings.idempotency_key_ttl_seconds == 24 * 60 * 60
 
 
 def test_settings_are_read_from_the_environment(env: pytest.MonkeyPatch) -> None:
@@ -134,6 +136,24 @@ def test_an_invalid_port_is_refused(env: pytest.MonkeyPatch, port: str) -> None:
         Settings()
 
     assert [item["loc"] for item in error.value.errors()] == [("port",)]
+
+
+def test_the_lifetime_of_idempotency_keys_is_read_from_the_environment(env: pytest.MonkeyPatch) -> None:
+    env.setenv("IDEMPOTENCY_KEY_TTL_SECONDS", "3600")
+
+    assert Settings().idempotency_key_ttl_seconds == 3600
+
+
+@pytest.mark.parametrize("seconds", ["0", "-60", "1.5", "a day"])
+def test_a_lifetime_of_idempotency_keys_that_is_no_positive_number_of_seconds_is_refused(
+    env: pytest.MonkeyPatch, seconds: str
+) -> None:
+    env.setenv("IDEMPOTENCY_KEY_TTL_SECONDS", seconds)
+
+    with pytest.raises(ValidationError) as error:
+        Settings()
+
+    assert [item["loc"] for item in error.value.errors()] == [("idempotency_key_ttl_seconds",)]
 
 
 @pytest.mark.parametrize("url", ["mysql://h/db", "postgresql+psycopg://h/db", "not a url"])
