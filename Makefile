@@ -65,6 +65,13 @@ bench: $(STAMP)
 	}
 	$(BIN)/python -m benchmarks.run --scaling $(BENCH_ARGS)
 
+## Known vulnerabilities in every locked dependency (pip-audit, PyPI's advisory data). --strict: a package that
+## cannot be looked up fails the audit instead of passing unaudited. Needs the registry's JSON API.
+.PHONY: audit
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip --vulnerability-service pypi --progress-spinner off \
+		-r requirements/app.lock -r requirements/dev.lock -r requirements/build.lock
+
 ## Re-pin every dependency (needs uv); commit both lock files.
 lock:
 	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
