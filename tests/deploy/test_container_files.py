@@ -76,7 +76,15 @@ def test_everything_the_image_copies_exists_and_reaches_the_build_context() -> N
 
 def test_the_build_context_leaves_out_local_state() -> None:
     patterns = dockerignore_patterns()
-    for path in [".venv/bin/python", ".git/HEAD", "tests/conftest.py", "users.db", ".env", "coverage.xml"]:
+    for path in [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/conftest.py",
+        "users.db",
+        ".env",
+        "coverage.xml",
+        ".dev/jwt-secret",
+    ]:
         assert not _in_context(path, patterns), f"{path} would be sent to the Docker build"
 
 
@@ -111,3 +119,10 @@ def test_compose_gives_in_flight_requests_time_to_finish() -> None:
     grace = int(api["environment"]["SHUTDOWN_GRACE_SECONDS"])
     stop_grace = int(str(api["stop_grace_period"]).removesuffix("s"))
     assert stop_grace > grace
+
+
+def test_compose_will_not_start_the_api_without_a_token_key() -> None:
+    api = compose()["services"]["api"]
+    # ${VAR:?message}: compose stops with the message when the operator has not set it.
+    assert api["environment"]["AUTH_JWT_SECRET"].startswith("${AUTH_JWT_SECRET:?")
+    assert "AUTH_DISABLED" not in api["environment"]
