@@ -47,7 +47,7 @@ def _created(user: User) -> Response:
     return _user_json(user, status.HTTP_201_CREATED, {"Location": f"/users/{user.id}", "ETag": etag(user.version)})
 
 
-def _changed(user: User) -> Response:
+def _current(user: User) -> Response:
     return _user_json(user, status.HTTP_200_OK, {"ETag": etag(user.version)})
 
 
@@ -82,15 +82,13 @@ async def create_user(body: UserCreate, uow: UnitOfWorkDep, keys: IdempotencyKey
 )
 async def get_user(
     user_id: UUID,
-    response: Response,
     queries: UserQueriesDep,
     if_none_match: Annotated[str | None, Header()] = None,
-) -> Any:
+) -> Response:
     user = await use_cases.get_user(queries, user_id)
     if if_none_match_hits(if_none_match, user.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(user.version)})
-    response.headers["ETag"] = etag(user.version)
-    return UserOut.of(user)
+    return _current(user)
 
 
 @router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
@@ -157,7 +155,7 @@ async def patch_user(
         if_version_in=versions_in_if_match(if_match),
         idempotency=keys.write(sent, _changed),
     )
-    return _changed(user)
+    return _current(user)
 
 
 @router.delete(
