@@ -153,7 +153,7 @@ async def patch_user(
         user_id,
         changes,
         if_version_in=versions_in_if_match(if_match),
-        idempotency=keys.write(sent, _changed),
+        idempotency=keys.write(sent, _current),
     )
     return _current(user)
 
