@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sqlalchemy import create_engine, migrations
 from tests.backends import Backend
@@ -44,6 +45,14 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
         yield url
     finally:
         await drop_database(postgres_server_url, url)
+
+
+@pytest.fixture
+async def blocker_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A connection pool apart from the app's, to hold locks that keep the app's statements waiting."""
+    engine = create_async_engine(postgres_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

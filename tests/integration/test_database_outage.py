@@ -10,18 +10,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.http.problems import assert_problem
+from tests.integration.app_clients import app_client
 from tests.integration.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
 
 @pytest.fixture
@@ -37,12 +35,8 @@ async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
 async def client(postgres_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClient]:
     through_proxy = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
     settings = Settings(database_url=through_proxy.render_as_string(hide_password=False), db_connect_timeout=2)
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with app_client(settings) as client:
         yield client
-    await container.engine().dispose()
 
 
 async def test_outage_gives_fast_503s_and_the_service_recovers_by_itself(
