@@ -72,6 +72,23 @@ async def test_outage_gives_fast_503s_and_the_service_recovers_by_itself(
     assert {"before", "after"} <= set(names)
 
 
+async def test_a_commit_whose_acknowledgement_is_lost_is_a_503_and_the_write_is_there_in_full(
+    client: httpx.AsyncClient, proxy: TcpProxy
+) -> None:
+    sent = {"username": "unsure", "email": "unsure@example.com", "full_name": "Committed, unacknowledged"}
+
+    proxy.lose_next_commit_acknowledgement()
+    response = await client.post("/users", json=sent)
+
+    # The service cannot tell "not done" from "done, answer lost": a 503, as for any lost connection...
+    assert_problem(response, 503)
+    # ...but the database had committed it, whole: a retry learns so from the 409 and reads it back.
+    assert_problem(await client.post("/users", json=sent), 409)
+    [stored] = (await client.get("/users", params={"username": "unsure"})).json()["items"]
+    assert {name: stored[name] for name in sent} == sent
+    assert stored["version"] == 1
+
+
 REQUESTS = {
     "find": ("GET", "{user}", None),
     "list": ("GET", "/users", None),
