@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sqlalchemy import create_engine, migrations
 from tests.backends import Backend
-from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server
+from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server, postgres_unavailable
 
 BACKENDS = [
     pytest.param("memory", marks=pytest.mark.memory),
@@ -21,19 +20,13 @@ BACKENDS = [
 ]
 
 
-def _postgres_required() -> bool:
-    return os.environ.get("REQUIRE_POSTGRES") == "1"
-
-
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     try:
         with postgres_server() as url:
             yield url
     except PostgresUnavailable as error:
-        if _postgres_required():
-            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unavailable: {error}", pytrace=False)
-        pytest.skip(f"PostgreSQL is unavailable: {error}")
+        postgres_unavailable(f"PostgreSQL is unavailable: {error}")
 
 
 @pytest.fixture(scope="session")
