@@ -33,6 +33,9 @@ class ServerProcess:
     base_url: str
     log_file: Path
     returncode: int | None = field(default=None)
+    # What a client of this server sends with every request: the place for credentials, once the service asks
+    # for them, next to the environment that configures the server to accept them (running_server).
+    client_headers: dict[str, str] = field(default_factory=dict)
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
