@@ -48,6 +48,7 @@ class Container(containers.DeclarativeContainer):
         max_overflow=settings.provided.db_max_overflow,
         pool_timeout=settings.provided.db_pool_timeout,
         connect_timeout=settings.provided.db_connect_timeout,
+        statement_timeout=settings.provided.db_statement_timeout_seconds,
     )
     session_factory = providers.Singleton(create_session_factory, engine)
     memory_store = providers.Singleton(MemoryStore)

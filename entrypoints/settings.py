@@ -48,8 +48,22 @@ class Settings(BaseSettings):
     # A fixed pool: overflow connections are opened and closed again under steady load (measured: -25%).
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
-    db_pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a free connection")
-    db_connect_timeout: float = Field(default=5.0, gt=0, description="seconds to wait for a new connection")
+    # allow_inf_nan=False: "inf" would be a wait without end, the hang these settings are there to prevent.
+    db_pool_timeout: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False, description="seconds to wait for a free connection"
+    )
+    db_connect_timeout: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False, description="seconds to wait for a new connection"
+    )
+    # PostgreSQL counts statement_timeout in whole milliseconds up to INT_MAX; a larger value would make it
+    # refuse every connection, so it is refused here, at start-up, instead.
+    db_statement_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=2_147_483,
+        allow_inf_nan=False,
+        description="seconds one SQL statement may run (waits for locks included) before PostgreSQL cancels it",
+    )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON lines otherwise"

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sqlalchemy import create_engine, migrations
 from tests.backends import Backend
-from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server
+from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server, postgres_unavailable
 
 BACKENDS = [
     pytest.param("memory", marks=pytest.mark.memory),
@@ -20,19 +20,13 @@ BACKENDS = [
 ]
 
 
-def _postgres_required() -> bool:
-    return os.environ.get("REQUIRE_POSTGRES") == "1"
-
-
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     try:
         with postgres_server() as url:
             yield url
     except PostgresUnavailable as error:
-        if _postgres_required():
-            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL is unavailable: {error}", pytrace=False)
-        pytest.skip(f"PostgreSQL is unavailable: {error}")
+        postgres_unavailable(f"PostgreSQL is unavailable: {error}")
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +38,14 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
         yield url
     finally:
         await drop_database(postgres_server_url, url)
+
+
+@pytest.fixture
+async def blocker_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    """A connection pool apart from the app's, to hold locks that keep the app's statements waiting."""
+    engine = create_async_engine(postgres_url)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session")

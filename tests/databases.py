@@ -11,7 +11,9 @@ import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -23,6 +25,14 @@ TEST_DATABASE_PREFIX = "users_test_"
 
 class PostgresUnavailable(Exception):
     pass
+
+
+def postgres_unavailable(what: str) -> NoReturn:
+    """Skip the test that needs ``what`` (e.g. "PostgreSQL is unavailable: ..."), or, with
+    REQUIRE_POSTGRES=1, fail it: a run that must cover PostgreSQL never passes by skipping."""
+    if os.environ.get("REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"REQUIRE_POSTGRES=1 but {what}", pytrace=False)
+    pytest.skip(what)
 
 
 @contextmanager

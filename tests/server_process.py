@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.auth import SERVER_ENVIRONMENT
+from tests.auth import SERVER_ENVIRONMENT, bearer
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS_SERVICE = str(Path(sys.executable).with_name("users-service"))
@@ -35,6 +35,9 @@ class ServerProcess:
     base_url: str
     log_file: Path
     returncode: int | None = field(default=None)
+    # What a client of this server sends with every request: a token with every scope, signed with the key
+    # that running_server configures the server to trust.
+    client_headers: dict[str, str] = field(default_factory=bearer)
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")

@@ -23,7 +23,10 @@ def create_engine(
     max_overflow: int = 0,
     pool_timeout: float = 10.0,
     connect_timeout: float = 5.0,
+    statement_timeout: float = 5.0,
 ) -> AsyncEngine:
+    """The engine for ``url``. On PostgreSQL, every statement of every connection may run for at most
+    ``statement_timeout`` seconds (SQLite has no such limit; its writers wait at most 5 s for the lock)."""
     url = make_url(url)
     # hide_parameters: no bound value (an e-mail address, a name) in SQL logs or in the text of an exception.
     options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
@@ -44,7 +47,14 @@ def create_engine(
         # No pre-ping (three round trips per checkout with asyncpg): a connection found dead is replaced and
         # the statement run again where that is safe (stale_connections.py).
         pool_pre_ping=False,
-        connect_args={"timeout": connect_timeout},
+        connect_args={
+            "timeout": connect_timeout,
+            # Enforced by the server, not by a client-side timer (asyncpg's command_timeout): PostgreSQL cancels
+            # the statement where it runs and releases its locks, the connection stays sound for the next
+            # request, and the client gets SQLSTATE 57014. Sent in the start-up packet: no round trip. In whole
+            # milliseconds, at least one: 0 would mean no limit at all.
+            "server_settings": {"statement_timeout": str(max(1, round(statement_timeout * 1000)))},
+        },
     )
 
 

@@ -54,7 +54,10 @@ def reported_value(error: sa_exc.IntegrityError) -> str | None:
 
 
 def is_unavailable(error: BaseException) -> bool:
-    if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):  # pool exhausted, refused, timed out
+    # Not every failure arrives wrapped in a DBAPIError: the pool raises its own TimeoutError when no
+    # connection is free within DB_POOL_TIMEOUT; asyncpg's connect lets a bare OSError (ConnectionRefusedError
+    # while the server is down, SQLAlchemy issue 11956) or asyncio's TimeoutError (DB_CONNECT_TIMEOUT) through.
+    if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):
         return True
     # The driver's own errors, where a driver is used directly (postgres_queries.py), carry the SQLSTATE too.
     sqlstate = getattr(error, "sqlstate", None)

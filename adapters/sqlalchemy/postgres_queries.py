@@ -8,8 +8,9 @@ and keeps in its statement cache, and the row goes straight to the entity.
 The connection still comes from the engine's pool, so the pool's size, timeout, metrics and disposal stay
 the one truth; what SQLAlchemy would do on a dead connection is done here: a connection already known to be
 closed (the server ended it, or the network did: asyncpg reads the EOF while the connection idles) is
-invalidated and another taken, with no round trip; a connection that dies during the statement is invalidated
-and the read answered with ``StorageUnavailable`` (503), which the client may retry.
+invalidated and another taken, with no round trip; one found dead by the statement itself is invalidated and
+the read run again on another (a lone read has nothing to undo). Every pooled connection may be dead (after a
+database restart): the attempts are bounded by the pool's size, then ``StorageUnavailable`` (503).
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ T = TypeVar("T")
 _COLUMNS: Final = "id, username, email, full_name, is_active, created_at, updated_at, version"
 _GET: Final = f"SELECT {_COLUMNS} FROM users WHERE id = $1"  # noqa: S608 - constant text, values are bound
 
-# Errors after which the connection is gone; anything else (a server-side error on a live connection)
-# leaves it usable.
-_CONNECTION_LOST = (OSError, asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.InterfaceError)
+# Errors after which the connection is gone. A backend ended by the server (pg_terminate_backend, a restart)
+# can leave asyncpg's protocol in a state it reports as an InternalClientError before it notices the EOF.
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
 
 
 def _to_user(row: asyncpg.Record) -> User:
@@ -99,8 +107,8 @@ class PostgresUserQueries(UserQueries):
                     try:
                         return await run(driver)
                     except _CONNECTION_LOST as error:
+                        # A lone read did nothing that could need undoing: drop the connection, read again.
                         await pooled.invalidate(error)
-                        raise StorageUnavailable("the database cannot be reached") from error
         raise StorageUnavailable("no open connection to the database")
 
 

@@ -28,6 +28,8 @@ def _run(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
         ("DATABASE_URL", "nonsense"),
         ("LOG_LEVEL", "loud"),
         ("SHUTDOWN_GRACE_SECONDS", "-1"),
+        ("DB_STATEMENT_TIMEOUT_SECONDS", "0"),
+        ("DB_POOL_TIMEOUT", "inf"),
     ],
 )
 def test_a_bad_configuration_names_the_variable_and_exits_2(variable: str, value: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy import migrations
 from tests.auth import bearer
@@ -73,14 +73,6 @@ async def test_replicas_starting_together_migrate_once_without_failing(fresh_dat
         assert result.returncode == 0, result.stderr
     current, head = await asyncio.to_thread(migrations.revisions, fresh_database)
     assert current == head
-
-
-@pytest.fixture
-async def blocker_engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
-    """A separate connection pool, to hold row locks that keep the server's requests in flight."""
-    engine = create_async_engine(postgres_url)
-    yield engine
-    await engine.dispose()
 
 
 async def test_sigterm_lets_in_flight_requests_finish_then_exits_0(

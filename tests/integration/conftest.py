@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.databases import create_database, drop_database
+from adapters.sqlalchemy import migrations
+from tests.databases import create_database, drop_database, postgres_unavailable
+from tests.postgres_cluster import ClusterUnavailable, PostgresCluster, throwaway_cluster
 
 DATABASES = [pytest.param("sqlite", marks=pytest.mark.sqlite), pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -32,3 +34,15 @@ async def empty_database_url(
         yield url
     finally:
         await drop_database(server, url)
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A PostgreSQL server of this test's own, migrated to head, that the test may stop, crash and start
+    again; stopped and deleted at the end, whatever happened."""
+    try:
+        with throwaway_cluster() as cluster:
+            migrations.upgrade(cluster.url)
+            yield cluster
+    except ClusterUnavailable as error:
+        postgres_unavailable(f"no throw-away PostgreSQL cluster can be made: {error}")

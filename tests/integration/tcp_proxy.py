@@ -1,10 +1,24 @@
 """A loopback TCP proxy that a test can cut and restore, to take a database away from the service and give
-it back without touching the database server itself."""
+it back without touching the database server itself; it can also lose the answer to a COMMIT."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
+
+
+@dataclass
+class _Link:
+    """One client connection and its upstream twin."""
+
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+    swallow_answer: bool = False  # the server's next bytes are the answer to a COMMIT that must get lost
+
+    def abort(self) -> None:
+        self.client.transport.abort()
+        self.upstream.transport.abort()
 
 
 class TcpProxy:
@@ -13,7 +27,13 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pipes: set[asyncio.Task[None]] = set()
+        self._lose_commit_acknowledgement = False
         self.port = 0
+
+    def lose_next_commit_acknowledgement(self) -> None:
+        """Let the next COMMIT through to the server, then cut that connection as soon as the server answers,
+        without passing the answer on: the transaction is committed, and the client cannot know it."""
+        self._lose_commit_acknowledgement = True
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
@@ -38,14 +58,26 @@ class TcpProxy:
             client_writer.transport.abort()
             return
         self._writers.update((client_writer, upstream_writer))
-        for source, sink in ((client_reader, upstream_writer), (upstream_reader, client_writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        link = _Link(client_writer, upstream_writer)
+        for source, sink, to_server in (
+            (client_reader, upstream_writer, True),
+            (upstream_reader, client_writer, False),
+        ):
+            task = asyncio.create_task(self._pipe(source, sink, link, to_server=to_server))
             self._pipes.add(task)
             task.add_done_callback(self._pipes.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, link: _Link, *, to_server: bool
+    ) -> None:
         try:
             while data := await source.read(65536):
+                if to_server and self._lose_commit_acknowledgement and b"COMMIT" in data:
+                    self._lose_commit_acknowledgement = False
+                    link.swallow_answer = True  # before the COMMIT leaves: its answer cannot slip through
+                elif not to_server and link.swallow_answer:
+                    link.abort()  # the server has answered, so it has committed
+                    return
                 sink.write(data)
                 await sink.drain()
         except (OSError, asyncio.CancelledError):

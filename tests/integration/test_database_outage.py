@@ -10,18 +10,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from dependency_injector import providers
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
-from tests.auth import app_settings, bearer
+from tests.auth import app_settings
 from tests.http.problems import assert_problem
+from tests.integration.app_clients import app_client
 from tests.integration.tcp_proxy import TcpProxy
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
 
 @pytest.fixture
@@ -37,12 +35,8 @@ async def proxy(postgres_url: str) -> AsyncIterator[TcpProxy]:
 async def client(postgres_url: str, proxy: TcpProxy) -> AsyncIterator[httpx.AsyncClient]:
     through_proxy = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
     settings = app_settings(database_url=through_proxy.render_as_string(hide_password=False), db_connect_timeout=2)
-    container = Container()
-    container.settings.override(providers.Object(settings))
-    transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
+    async with app_client(settings) as client:
         yield client
-    await container.engine().dispose()
 
 
 async def test_outage_gives_fast_503s_and_the_service_recovers_by_itself(
@@ -78,49 +72,85 @@ async def test_outage_gives_fast_503s_and_the_service_recovers_by_itself(
     assert {"before", "after"} <= set(names)
 
 
-FIRST_REQUESTS = {
-    "read": ("GET", "/users", None),
-    "create": ("POST", "/users", {"username": "first-{tag}", "email": "first-{tag}@example.com"}),
-    "change": ("PATCH", "{user}", {"full_name": "changed"}),
+async def test_a_commit_whose_acknowledgement_is_lost_is_a_503_and_the_write_is_there_in_full(
+    client: httpx.AsyncClient, proxy: TcpProxy
+) -> None:
+    sent = {"username": "unsure", "email": "unsure@example.com", "full_name": "Committed, unacknowledged"}
+
+    proxy.lose_next_commit_acknowledgement()
+    response = await client.post("/users", json=sent)
+
+    # The service cannot tell "not done" from "done, answer lost": a 503, as for any lost connection...
+    assert_problem(response, 503)
+    # ...but the database had committed it, whole: a retry learns so from the 409 and reads it back.
+    assert_problem(await client.post("/users", json=sent), 409)
+    [stored] = (await client.get("/users", params={"username": "unsure"})).json()["items"]
+    assert {name: stored[name] for name in sent} == sent
+    assert stored["version"] == 1
+
+
+REQUESTS = {
+    "find": ("GET", "{user}", None),
+    "list": ("GET", "/users", None),
+    "create": ("POST", "/users", {"username": "new-{tag}", "email": "new-{tag}@example.com"}),
+    "change": ("PATCH", "{user}", {"full_name": "changed {tag}"}),
     "delete": ("DELETE", "{user}", None),
     "readiness": ("GET", "/readyz", None),
 }
 
 
-async def _fill_the_pool(client: httpx.AsyncClient) -> str:
-    tag = secrets.token_hex(4)
-    created = await client.post("/users", json={"username": f"pooled-{tag}", "email": f"pooled-{tag}@example.com"})
-    assert created.status_code == 201
-    # Several at once, so that several connections sit idle in the pool afterwards.
-    responses = await asyncio.gather(*(client.get(created.headers["location"]) for _ in range(8)))
+async def _fill_the_pool(client: httpx.AsyncClient) -> tuple[str, str]:
+    """Two users' paths, with several connections idle in the pool afterwards."""
+    paths = []
+    for _ in range(2):
+        tag = secrets.token_hex(4)
+        created = await client.post("/users", json={"username": f"pooled-{tag}", "email": f"pooled-{tag}@example.com"})
+        assert created.status_code == 201
+        paths.append(str(created.headers["location"]))
+    # Several at once, so that several connections are checked out, then returned to the pool.
+    responses = await asyncio.gather(*(client.get(paths[0]) for _ in range(8)))
     assert {response.status_code for response in responses} == {200}
-    return str(created.headers["location"])
+    return paths[0], paths[1]
 
 
-async def _first_request_succeeds(client: httpx.AsyncClient, first: str, user_path: str) -> None:
-    method, path, body = FIRST_REQUESTS[first]
+async def _request(client: httpx.AsyncClient, kind: str, user_path: str) -> httpx.Response:
+    method, path, body = REQUESTS[kind]
     if body is not None:
         tag = secrets.token_hex(4)
         body = {name: str(value).format(tag=tag) for name, value in body.items()}
-    response = await client.request(method, path.format(user=user_path), json=body)
-    assert response.status_code < 300, response.text
+    return await client.request(method, path.format(user=user_path), json=body)
 
 
-@pytest.mark.parametrize("first", FIRST_REQUESTS)
+async def _first_and_next_requests_succeed(client: httpx.AsyncClient, first: str, users: tuple[str, str]) -> None:
+    """``first`` alone, on a pool of dead connections; then every kind of request, all at once (so that
+    several connections are taken from the pool: none may be one of the dead), and a DELETE last."""
+    response = await _request(client, first, users[0])
+    assert response.status_code < 300, f"{first}: {response.text}"
+
+    kinds = [kind for kind in REQUESTS if kind != "delete"]
+    responses = await asyncio.gather(*(_request(client, kind, users[1]) for kind in kinds))
+    responses.append(await _request(client, "delete", users[1]))
+    failed = {
+        kind: response.text for kind, response in zip([*kinds, "delete"], responses, strict=True) if response.is_error
+    }
+    assert not failed, f"after {first}: {failed}"
+
+
+@pytest.mark.parametrize("first", REQUESTS)
 async def test_connections_cut_while_idle_are_replaced(client: httpx.AsyncClient, proxy: TcpProxy, first: str) -> None:
-    user_path = await _fill_the_pool(client)
+    users = await _fill_the_pool(client)
 
     await proxy.cut()  # kills every pooled connection, as a server restart would
     await proxy.start()
 
-    await _first_request_succeeds(client, first, user_path)
+    await _first_and_next_requests_succeed(client, first, users)
 
 
-@pytest.mark.parametrize("first", FIRST_REQUESTS)
+@pytest.mark.parametrize("first", REQUESTS)
 async def test_backends_terminated_by_the_server_are_replaced(
     client: httpx.AsyncClient, postgres_url: str, first: str
 ) -> None:
-    user_path = await _fill_the_pool(client)
+    users = await _fill_the_pool(client)
 
     admin = create_async_engine(postgres_url)
     try:
@@ -135,4 +165,4 @@ async def test_backends_terminated_by_the_server_are_replaced(
     finally:
         await admin.dispose()
 
-    await _first_request_succeeds(client, first, user_path)
+    await _first_and_next_requests_succeed(client, first, users)

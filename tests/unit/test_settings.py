@@ -18,6 +18,7 @@ _VARIABLES = (
     "DB_MAX_OVERFLOW",
     "DB_POOL_TIMEOUT",
     "DB_CONNECT_TIMEOUT",
+    "DB_STATEMENT_TIMEOUT_SECONDS",
     "IDEMPOTENCY_KEY_TTL_SECONDS",
 )
 
@@ -80,7 +81,6 @@ def test_the_defaults(env: pytest.MonkeyPatch) -> None:
     assert settings.host == "127.0.0.1"
     assert settings.port == 8000
     assert settings.storage == "sql"
-    assert settings.idempotency_key_ttl_seconds == 24 * 60 * 60
 
 
 def test_settings_are_read_from_the_environment(env: pytest.MonkeyPatch) -> None:
@@ -136,6 +136,48 @@ def test_an_invalid_port_is_refused(env: pytest.MonkeyPatch, port: str) -> None:
         Settings()
 
     assert [item["loc"] for item in error.value.errors()] == [("port",)]
+
+
+def test_the_database_waits_are_bounded_by_default(env: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+
+    assert settings.db_pool_timeout == 10
+    assert settings.db_connect_timeout == 5
+    assert settings.db_statement_timeout_seconds == 5
+
+
+_TIMEOUTS = ["DB_POOL_TIMEOUT", "DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT_SECONDS"]
+
+
+@pytest.mark.parametrize("variable", _TIMEOUTS)
+@pytest.mark.parametrize("seconds", ["0.25", "30"])
+def test_a_timeout_is_read_in_seconds(env: pytest.MonkeyPatch, variable: str, seconds: str) -> None:
+    env.setenv(variable, seconds)
+
+    assert getattr(Settings(), variable.lower()) == float(seconds)
+
+
+@pytest.mark.parametrize("variable", _TIMEOUTS)
+# 0 and below would mean "fail at once" or, to PostgreSQL, "no limit"; inf and nan, a wait without end.
+@pytest.mark.parametrize("seconds", ["0", "-1", "abc", "", "inf", "nan"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused(
+    env: pytest.MonkeyPatch, variable: str, seconds: str
+) -> None:
+    env.setenv(variable, seconds)
+
+    with pytest.raises(ValidationError) as error:
+        Settings()
+
+    assert [item["loc"] for item in error.value.errors()] == [(variable.lower(),)]
+
+
+def test_a_statement_timeout_beyond_what_postgresql_accepts_is_refused(env: pytest.MonkeyPatch) -> None:
+    env.setenv("DB_STATEMENT_TIMEOUT_SECONDS", "2147484")  # over INT_MAX milliseconds
+
+    with pytest.raises(ValidationError) as error:
+        Settings()
+
+    assert [item["loc"] for item in error.value.errors()] == [("db_statement_timeout_seconds",)]
 
 
 def test_the_lifetime_of_idempotency_keys_is_read_from_the_environment(env: pytest.MonkeyPatch) -> None:
