@@ -87,6 +87,10 @@ def storage_errors(user: User | None = None) -> Iterator[None]:
         raise
     except Exception as error:
         if is_unavailable(error):
-            log.warning("storage unavailable: %s", type(error).__name__, exc_info=error)
+            # One line per failed request: during an outage every request fails, and a traceback each would
+            # cost more than the request (the restart-under-load test had to lower the log level). The
+            # traceback is there at debug.
+            log.warning("storage unavailable: %s", type(error).__name__)
+            log.debug("storage unavailable", exc_info=error)
             raise StorageUnavailable("the database cannot be reached") from error
         raise

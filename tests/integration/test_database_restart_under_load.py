@@ -201,9 +201,9 @@ async def test_the_service_rides_out_database_restarts_under_load(
     record_property: Callable[[str, object], None],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # LOG_LEVEL=error: each 503 logs a warning with its traceback, which costs the server more CPU than the
-    # request itself; on a shared two-core machine that alone stretched answers towards the 5 s bound.
-    env = {"DATABASE_URL": postgres_cluster.url, "DB_CONNECT_TIMEOUT": "2", "LOG_LEVEL": "error"}
+    # LOG_LEVEL=warning: each 503 still logs its one warning line; the per-request access lines are left out
+    # to keep the load on a shared two-core machine about the database, not the log.
+    env = {"DATABASE_URL": postgres_cluster.url, "DB_CONNECT_TIMEOUT": "2", "LOG_LEVEL": "warning"}
     with running_server(env, (USERS_SERVICE, "serve", "--no-migrate")) as server:
         try:
             await _restarts_under_load(server, postgres_cluster, record_property, capsys)
