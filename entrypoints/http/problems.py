@@ -50,6 +50,20 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def documented_problem(
+    description: str, *, schema: str = "Problem", headers: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A route's ``responses=`` entry for a problem answer: FastAPI alone would publish no body for it, or
+    FastAPI's own validation error under ``application/json``, neither of which the client gets."""
+    documentation: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+    if headers is not None:
+        documentation["headers"] = dict(headers)
+    return documentation
+
+
 def _field_of(location: Sequence[int | str]) -> str:
     """("body", "username") -> "username", ("query", "limit") -> "limit", ("body",) -> "body"."""
     if len(location) < 2:

@@ -13,18 +13,23 @@ from domain.users import KEEP, UserChanges
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
 from entrypoints.http.dependencies import UnitOfWorkDep, UserQueriesDep
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
+from entrypoints.http.problems import documented_problem
 from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 IfMatch = Annotated[str | None, Header(description='Write only if the user is at this ETag (e.g. "3")')]
 
+_ETAG = {"ETag": {"description": 'The version of the user, quoted: `"3"`', "schema": {"type": "string"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before a retry", "schema": {"type": "integer"}}}
+
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such user (problem+json)"},
-    409: {"description": "Username or email taken, or a concurrent change (problem+json)"},
-    412: {"description": "If-Match names a version that is no longer current (problem+json)"},
-    422: {"description": "Invalid request (problem+json with `errors`)"},
-    503: {"description": "Database unavailable (problem+json)"},
+    404: documented_problem("No such user"),
+    409: documented_problem("Username or email taken, or a concurrent change"),
+    412: documented_problem("If-Match names a version that is no longer current"),
+    413: documented_problem("The request body is over the size limit (1 MiB)"),
+    422: documented_problem("Invalid request: every field at fault is in `errors`", schema="ValidationProblem"),
+    503: documented_problem("The database does not answer", headers=_RETRY_AFTER),
 }
 
 
@@ -37,7 +42,10 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
     summary="Register a user",
-    responses=_problems(409, 422, 503),
+    responses={
+        201: {"headers": {"Location": {"description": "The new user's URL", "schema": {"type": "string"}}, **_ETAG}},
+        **_problems(409, 413, 422, 503),
+    },
 )
 async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) -> UserOut:
     user = await use_cases.register_user(
@@ -52,7 +60,11 @@ async def create_user(body: UserCreate, response: Response, uow: UnitOfWorkDep) 
     "/{user_id}",
     response_model=UserOut,
     summary="Get a user",
-    responses={304: {"description": "Not modified since the ETag in If-None-Match"}, **_problems(404, 422, 503)},
+    responses={
+        200: {"headers": _ETAG},
+        304: {"description": "Not modified since the ETag in If-None-Match", "headers": _ETAG},
+        **_problems(404, 422, 503),
+    },
 )
 async def get_user(
     user_id: UUID,
@@ -98,7 +110,7 @@ async def list_users(
     "/{user_id}",
     response_model=UserOut,
     summary="Change a user (JSON merge-patch)",
-    responses=_problems(404, 409, 412, 422, 503),
+    responses={200: {"headers": _ETAG}, **_problems(404, 409, 412, 413, 422, 503)},
     openapi_extra={
         "requestBody": {
             "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/UserPatch"}}}
