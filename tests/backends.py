@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+import pytest
 from dependency_injector import providers
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,9 +36,11 @@ class Backend:
         return SqlUserQueries(self.engine)
 
     async def reset(self) -> None:
-        """Start the next test from an empty store."""
+        """Start the next test, or the next example of a property-based one, from an empty store."""
         if self.engine is None:
-            self.store = MemoryStore()
+            # Emptied in place: an app already built on this backend (the stateful tests' one) sees it too.
+            for index in fields(self.store):
+                getattr(self.store, index.name).clear()
             return
         async with self.engine.begin() as connection:
             await connection.execute(delete(users))
@@ -51,3 +54,11 @@ class Backend:
         else:
             container.engine.override(providers.Object(self.engine))
         return container
+
+
+def on_backends(*names: str) -> pytest.MarkDecorator:
+    """Run a test (or a module, as its ``pytestmark``) on these backends only, rather than on all three: for
+    the slow property-based suites, memory for speed and PostgreSQL as production's storage."""
+    return pytest.mark.parametrize(
+        "any_backend", [pytest.param(name, marks=getattr(pytest.mark, name)) for name in names], indirect=True
+    )
