@@ -94,3 +94,36 @@ async def test_a_number_too_long_to_read_is_a_validation_problem(client: httpx.A
     message = _body_error(await client.post("/users", content=payload, headers=_JSON))
     assert message == "cannot be read as JSON (a number has too many digits)"
     assert "set_int_max_str_digits" not in message
+
+
+# --- look-alike usernames ------------------------------------------------------------------------------------
+
+
+_LOOK_ALIKES_OF_ALICE = [
+    pytest.param("ａｌｉｃｅ", id="fullwidth"),
+    pytest.param("\u0430lice", id="cyrillic-a"),
+    pytest.param("\u0391lice", id="greek-capital-alpha"),
+    pytest.param("al\u0131ce", id="dotless-i"),
+    pytest.param("ali\u0441e", id="cyrillic-es"),
+    pytest.param("\U0001d41alice", id="math-bold-a"),
+    pytest.param("ali\u200bce", id="zero-width-space"),
+    pytest.param("ali\u0301ce", id="combining-accent"),
+    pytest.param("alice\u00b2", id="superscript-two"),
+    pytest.param("\u212aate", id="kelvin-sign"),
+]
+
+
+@on_backends("memory", "postgres")
+@pytest.mark.parametrize("look_alike", _LOOK_ALIKES_OF_ALICE)
+async def test_a_look_alike_username_is_refused_saying_ascii(client: httpx.AsyncClient, look_alike: str) -> None:
+    alice = await _create(client, "alice")
+    kate = await _create(client, "kate")
+
+    response = await client.post("/users", json={"username": look_alike, "email": "mallory@example.com"})
+
+    [error] = assert_problem(response, 422)["errors"]
+    assert error["field"] == "username"
+    assert "ASCII letters" in error["message"]
+    renamed = await client.patch(f"/users/{kate['id']}", json={"username": look_alike})
+    assert field_errors(renamed) == {"username"}
+    assert [user["username"] for user in (await client.get("/users")).json()["items"]] == [alice["username"], "kate"]
