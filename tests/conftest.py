@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from adapters.sqlalchemy import create_engine, migrations
 from tests.backends import Backend
@@ -18,6 +19,12 @@ BACKENDS = [
     pytest.param("sqlite", marks=pytest.mark.sqlite),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
+
+# Property-based tests run a modest number of examples each, so that make test stays quick (make fuzz is the
+# long run), and without a deadline: on a shared machine a slow example is no failure. HYPOTHESIS_PROFILE
+# picks another profile, e.g. Hypothesis' own "default" (100 examples).
+settings.register_profile("suite", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 def _postgres_required() -> bool:

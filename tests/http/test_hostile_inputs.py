@@ -14,6 +14,7 @@ import pytest
 
 from tests.backends import on_backends
 from tests.http.problems import assert_problem, field_errors
+from tests.look_alikes import fullwidth
 
 _UNKNOWN_ID = "01a20000-0000-7000-8000-000000000000"
 _JSON = {"content-type": "application/json"}
@@ -100,7 +101,7 @@ async def test_a_number_too_long_to_read_is_a_validation_problem(client: httpx.A
 
 
 _LOOK_ALIKES_OF_ALICE = [
-    pytest.param("ａｌｉｃｅ", id="fullwidth"),
+    pytest.param(fullwidth("alice"), id="fullwidth"),
     pytest.param("\u0430lice", id="cyrillic-a"),
     pytest.param("\u0391lice", id="greek-capital-alpha"),
     pytest.param("al\u0131ce", id="dotless-i"),
