@@ -23,7 +23,7 @@ BACKENDS = [
 # Property-based tests run a modest number of examples each, so that make test stays quick (make fuzz is the
 # long run), and without a deadline: on a shared machine a slow example is no failure. HYPOTHESIS_PROFILE
 # picks another profile, e.g. Hypothesis' own "default" (100 examples).
-settings.register_profile("suite", max_examples=50, deadline=None)
+settings.register_profile("suite", max_examples=40, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 

@@ -268,5 +268,5 @@ async def test_the_api_behaves_like_the_model(
     await asyncio.to_thread(
         run_state_machine_as_test,
         OnThisTestsApp,
-        settings=settings(max_examples=15, stateful_step_count=20, suppress_health_check=[HealthCheck.too_slow]),
+        settings=settings(max_examples=12, stateful_step_count=20, suppress_health_check=[HealthCheck.too_slow]),
     )
