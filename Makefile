@@ -35,7 +35,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 ## Fuzz the whole API from its OpenAPI document: FUZZ_EXAMPLES cases per backend (memory and PostgreSQL, the
-## latter from TEST_DATABASE_URL as in make test), where make test runs 60. Minutes; not part of make test.
+## latter from TEST_DATABASE_URL as in make test), where make test runs 60. About 80 s; not part of make test.
 FUZZ_EXAMPLES ?= 2500
 .PHONY: fuzz
 fuzz: $(STAMP)
