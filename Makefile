@@ -49,6 +49,13 @@ architecture: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+## Fuzz the whole API from its OpenAPI document: FUZZ_EXAMPLES cases per backend (memory and PostgreSQL, the
+## latter from TEST_DATABASE_URL as in make test), where make test runs 60. About 80 s; not part of make test.
+FUZZ_EXAMPLES ?= 2500
+.PHONY: fuzz
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/http/test_fuzz_api.py --no-cov --hypothesis-show-statistics
+
 ## Benchmark the service against a tutorial FastAPI app and a raw Starlette+asyncpg ceiling (minutes; local
 ## PostgreSQL, or the server in BENCH_DATABASE_URL; options in BENCH_ARGS, e.g. BENCH_ARGS=--quick).
 .PHONY: bench

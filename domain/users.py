@@ -22,8 +22,9 @@ USERNAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$"
 FULL_NAME_MAX_LENGTH: Final = 200
 
 _USERNAME_RE: Final = re.compile(USERNAME_PATTERN)
+# "ASCII" spelled out: a client refused for a Cyrillic or fullwidth letter must see why its letter is none.
 _USERNAME_RULE: Final = (
-    f"must be {USERNAME_MIN_LENGTH}-{USERNAME_MAX_LENGTH} characters of letters, digits, '_', '.' or '-', "
+    f"must be {USERNAME_MIN_LENGTH}-{USERNAME_MAX_LENGTH} characters of ASCII letters, digits, '_', '.' or '-', "
     "starting with a letter or digit"
 )
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+import pytest
 from dependency_injector import providers
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,9 +38,11 @@ class Backend:
         return create_user_queries(self.engine)
 
     async def reset(self) -> None:
-        """Start the next test from an empty store."""
+        """Start the next test, or the next example of a property-based one, from an empty store."""
         if self.engine is None:
-            self.store = MemoryStore()
+            # Emptied in place: an app already built on this backend (the stateful tests' one) sees it too.
+            for index in fields(self.store):
+                getattr(self.store, index.name).clear()
             return
         engine = self.engine
 
@@ -60,3 +63,11 @@ class Backend:
         else:
             container.engine.override(providers.Object(self.engine))
         return container
+
+
+def on_backends(*names: str) -> pytest.MarkDecorator:
+    """Run a test (or a module, as its ``pytestmark``) on these backends only, rather than on all three: for
+    the slow property-based suites, memory for speed and PostgreSQL as production's storage."""
+    return pytest.mark.parametrize(
+        "any_backend", [pytest.param(name, marks=getattr(pytest.mark, name)) for name in names], indirect=True
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sqlalchemy import create_engine, migrations
@@ -18,6 +20,12 @@ BACKENDS = [
     pytest.param("sqlite", marks=pytest.mark.sqlite),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
+
+# Property-based tests run a modest number of examples each, so that make test stays quick (make fuzz is the
+# long run), and without a deadline: on a shared machine a slow example is no failure. HYPOTHESIS_PROFILE
+# picks another profile, e.g. Hypothesis' own "default" (100 examples).
+settings.register_profile("suite", max_examples=40, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")

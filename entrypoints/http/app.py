@@ -18,6 +18,7 @@ from entrypoints.http.body_limit import BodyLimit
 from entrypoints.http.idempotency import install_replay
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import HEADER, RequestContext
+from entrypoints.http.schemas import problem_components
 from entrypoints.metrics import Metrics
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -25,7 +26,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 class _ObservedFastAPI(FastAPI):
     """FastAPI with the request-context layer outermost, outside even Starlette's error middleware: the 500
-    it sends gets the request id, is counted and access-logged like any other response."""
+    it sends gets the request id, is counted and access-logged like any other response. Its OpenAPI document
+    also describes the problem+json bodies of the errors."""
 
     def __init__(self, *, metrics: Metrics, **options: Any) -> None:
         super().__init__(**options)
@@ -33,6 +35,14 @@ class _ObservedFastAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         return RequestContext(super().build_middleware_stack(), metrics=self.metrics, routes=self.routes)
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is not None:
+            return self.openapi_schema
+        schema = super().openapi()  # built once, then cached by FastAPI: this adds to the cached one
+        # The routes' problem answers refer to these schemas by name.
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_components())
+        return schema
 
 
 def create_app(container: Container | None = None) -> FastAPI:

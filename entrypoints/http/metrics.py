@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Request, Response
 
 from entrypoints.http.dependencies import MetricsDep
 
@@ -17,9 +15,8 @@ router = APIRouter(tags=["health"])
     summary="Metrics for Prometheus",
     responses={200: {"description": "Prometheus text exposition format", "content": {"text/plain": {}}}},
 )
-async def metrics(
-    registry: MetricsDep,
-    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Response:
-    body, content_type = registry.exposition(accept)
+async def metrics(request: Request, registry: MetricsDep) -> Response:
+    # Accept read from the request, not declared as a header parameter: a declared one would make FastAPI
+    # publish a 422 that this route cannot give.
+    body, content_type = registry.exposition(request.headers.get("accept"))
     return Response(body, media_type=content_type)

@@ -51,6 +51,20 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def documented_problem(
+    description: str, *, schema: str = "Problem", headers: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A route's ``responses=`` entry for a problem answer: FastAPI alone would publish no body for it, or
+    FastAPI's own validation error under ``application/json``, neither of which the client gets."""
+    documentation: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+    if headers is not None:
+        documentation["headers"] = dict(headers)
+    return documentation
+
+
 def _field_of(location: Sequence[int | str]) -> str:
     """("body", "username") -> "username", ("query", "limit") -> "limit", ("body",) -> "body"."""
     if len(location) < 2:
@@ -71,8 +85,29 @@ async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
     return problem(422, "The request is not valid.", kind="validation", errors=errors)
 
 
+def _unreadable_body(error: HTTPException) -> str | None:
+    """Why FastAPI could not read a JSON body, if that is what this 400 is; ``None`` for any other error.
+
+    FastAPI answers a JSON syntax error with a validation error (our 422), but a body that breaks its JSON
+    reader in another way with a bare 400, the reader's exception as its cause. To a client both are the same
+    mistake, so both get the same 422; the reader's own words (Python advice) are not passed on."""
+    if error.status_code != 400:
+        return None
+    cause = error.__cause__
+    if isinstance(cause, UnicodeError):
+        return "is not valid JSON (not UTF-8)"
+    if isinstance(cause, RecursionError):
+        return "cannot be read as JSON (nested too deeply)"
+    if isinstance(cause, ValueError):  # Python's limit on the digits of an integer
+        return "cannot be read as JSON (a number has too many digits)"
+    return None
+
+
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    unreadable = _unreadable_body(error)
+    if unreadable is not None:
+        return problem(422, "The request is not valid.", kind="validation", errors=[FieldError("body", unreadable)])
     phrase = HTTPStatus(error.status_code).phrase
     detail = (
         error.detail

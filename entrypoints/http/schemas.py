@@ -9,6 +9,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 
 from application.readiness import DependencyStatus, Readiness
 from domain.users import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN, User
@@ -100,3 +101,37 @@ class NotReadyProblem(BaseModel):
     status: Literal[503]
     detail: str
     checks: dict[str, DependencyCheck]
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(description="The body field, query parameter or path parameter at fault", examples=["username"])
+    message: str = Field(examples=["must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', ..."])
+
+
+class Problem(BaseModel):
+    """Every error: an RFC 9457 problem document, served as ``application/problem+json``."""
+
+    type: str = Field(
+        description="`urn:users-service:problem:<kind>` for the service's own kinds, else `about:blank`",
+        examples=["urn:users-service:problem:user-not-found"],
+    )
+    title: str = Field(description="The HTTP status phrase", examples=["Not Found"])
+    status: int = Field(ge=400, le=599, examples=[404])
+    detail: str = Field(examples=["No user has this id."])
+
+
+class ValidationProblem(Problem):
+    """A 422: every field that breaks a rule, not only the first."""
+
+    errors: list[FieldProblem]
+
+
+def problem_components() -> dict[str, Any]:
+    """The problem schemas, for the OpenAPI components: FastAPI only collects the models it serves as JSON, and
+    these are served as problem+json."""
+    _, schemas = models_json_schema(
+        [(Problem, "serialization"), (ValidationProblem, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    definitions: dict[str, Any] = schemas["$defs"]
+    return definitions

@@ -14,22 +14,38 @@ from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
 from entrypoints.http.dependencies import IdempotencyKeysDep, UnitOfWorkDep, UserQueriesDep
 from entrypoints.http.idempotency import REPLAYED_RESPONSE_HEADER
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
+from entrypoints.http.problems import PROBLEM_JSON, documented_problem
 from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 IfMatch = Annotated[str | None, Header(description='Write only if the user is at this ETag (e.g. "3")')]
 
+_ETAG = {"ETag": {"description": 'The version of the user, quoted: `"3"`', "schema": {"type": "string"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before a retry", "schema": {"type": "integer"}}}
+
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such user (problem+json)"},
-    409: {"description": "Username or email taken, or a concurrent change (problem+json)"},
-    412: {"description": "If-Match names a version that is no longer current (problem+json)"},
-    422: {"description": "Invalid request (problem+json with `errors`)"},
-    503: {"description": "Database unavailable (problem+json)"},
+    404: documented_problem("No such user"),
+    409: documented_problem("Username or email taken, or a concurrent change"),
+    412: documented_problem("If-Match names a version that is no longer current"),
+    413: documented_problem("The request body is over the size limit (1 MiB)"),
+    422: documented_problem("Invalid request: every field at fault is in `errors`", schema="ValidationProblem"),
+    503: documented_problem("The database does not answer", headers=_RETRY_AFTER),
 }
+# A reused key's 422 lists no field errors: the routes that take a key answer 422 in either form.
 _KEYED_422 = {
-    "description": "Invalid request (problem+json with `errors`), or an Idempotency-Key already used for a "
-    "different request (problem+json, type `...:idempotency-key-reused`)"
+    "description": "Invalid request (every field at fault in `errors`), or an Idempotency-Key already used for "
+    "a different request (type `...:idempotency-key-reused`)",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/ValidationProblem"},
+                    {"$ref": "#/components/schemas/Problem"},
+                ]
+            }
+        }
+    },
 }
 
 
@@ -57,8 +73,15 @@ def _current(user: User) -> Response:
     response_model=UserOut,
     summary="Register a user",
     responses={
-        201: {"description": "Registered", "headers": REPLAYED_RESPONSE_HEADER},
-        **_problems(409, 503),
+        201: {
+            "description": "Registered",
+            "headers": {
+                "Location": {"description": "The new user's URL", "schema": {"type": "string"}},
+                **_ETAG,
+                **REPLAYED_RESPONSE_HEADER,
+            },
+        },
+        **_problems(409, 413, 503),
         422: _KEYED_422,
     },
 )
@@ -78,7 +101,11 @@ async def create_user(body: UserCreate, uow: UnitOfWorkDep, keys: IdempotencyKey
     "/{user_id}",
     response_model=UserOut,
     summary="Get a user",
-    responses={304: {"description": "Not modified since the ETag in If-None-Match"}, **_problems(404, 422, 503)},
+    responses={
+        200: {"headers": _ETAG},
+        304: {"description": "Not modified since the ETag in If-None-Match", "headers": _ETAG},
+        **_problems(404, 422, 503),
+    },
 )
 async def get_user(
     user_id: UUID,
@@ -123,8 +150,8 @@ async def list_users(
     response_model=UserOut,
     summary="Change a user (JSON merge-patch)",
     responses={
-        200: {"description": "Changed", "headers": REPLAYED_RESPONSE_HEADER},
-        **_problems(404, 409, 412, 503),
+        200: {"description": "Changed", "headers": {**_ETAG, **REPLAYED_RESPONSE_HEADER}},
+        **_problems(404, 409, 412, 413, 503),
         422: _KEYED_422,
     },
     openapi_extra={

@@ -161,8 +161,8 @@ async def test_rejected_rows_are_listed_with_line_numbers_and_the_exit_status_is
         "created: 1",
         "skipped as duplicates: 0",
         "rejected: 2",
-        "  line 2: username: must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a letter or "
-        "digit",
+        "  line 2: username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a "
+        "letter or digit",
         "  line 4: email: is not a valid email address: An email address must have an @-sign.; is_active: must be "
         "true or false",
     ]
@@ -235,7 +235,7 @@ async def test_a_dry_run_checks_everything_and_writes_nothing(database: Backend,
         "would create: 2",
         "skipped as duplicates: 2",
         "rejected: 1",
-        "  line 5: email: is required; username: must be 3-32 characters of letters, digits, '_', '.' or '-', "
+        "  line 5: email: is required; username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', "
         "starting with a letter or digit",
         "dry run: nothing was written",
     ]

@@ -114,3 +114,37 @@ async def test_the_readiness_answers_are_described(client: httpx.AsyncClient) ->
     check = not_ready["properties"]["checks"]["additionalProperties"]["$ref"].rsplit("/", 1)[-1]
     assert set(schemas[check]["properties"]) == {"status", "latency_ms", "error"}
     assert "application/json" not in answers["503"].get("content", {})
+
+
+async def test_every_error_answer_is_described_as_a_problem(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    assert {"type", "title", "status", "detail"} <= set(schemas["Problem"]["required"])
+    assert "errors" in schemas["ValidationProblem"]["required"]
+    errors = {
+        (method, path, status): answer
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for status, answer in operation["responses"].items()
+        if int(status) >= 400
+    }
+    assert ("post", "/users", "413") in errors
+    assert ("patch", "/users/{user_id}", "412") in errors
+    validation = {"$ref": "#/components/schemas/ValidationProblem"}
+    for (method, _, status), answer in errors.items():
+        assert set(answer["content"]) == {"application/problem+json"}, answer
+        schema = answer["content"]["application/problem+json"]["schema"]
+        if status == "422" and method in {"post", "patch"}:  # or a reused Idempotency-Key, without errors
+            assert schema == {"anyOf": [validation, {"$ref": "#/components/schemas/Problem"}]}
+        elif status == "422":
+            assert schema == validation
+    # FastAPI's own validation error is never what a client gets, so it is not described.
+    assert "HTTPValidationError" not in schemas
+
+
+async def test_the_success_headers_are_described(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert {"Location", "ETag"} <= set(paths["/users"]["post"]["responses"]["201"]["headers"])
+    assert "ETag" in paths["/users/{user_id}"]["get"]["responses"]["200"]["headers"]
+    assert "ETag" in paths["/users/{user_id}"]["patch"]["responses"]["200"]["headers"]
+    assert "Retry-After" in paths["/users"]["get"]["responses"]["503"]["headers"]

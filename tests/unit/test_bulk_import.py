@@ -129,7 +129,11 @@ async def test_invalid_rows_are_rejected_with_their_line_and_reasons_and_the_res
 
     assert report.created == 2
     assert [(row.line, row.reason) for row in report.rejected] == [
-        (3, "username: must be 3-32 characters of letters, digits, '_', '.' or '-', starting with a letter or digit"),
+        (
+            3,
+            "username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a letter or "
+            "digit",
+        ),
         (5, "email: is required"),
     ]
     assert [username for username, *_ in stored(store)] == ["user1", "user3"]
