@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from application import users as use_cases
@@ -120,6 +120,7 @@ async def get_user(
 
 @router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
 async def list_users(
+    request: Request,
     queries: UserQueriesDep,
     limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
@@ -127,6 +128,15 @@ async def list_users(
     username: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
     email: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
 ) -> UserPageOut:
+    # A misspelt filter (?emial=...) would otherwise widen the page to everyone without a word.
+    unknown = sorted(set(request.query_params) - _LIST_PARAMETERS)
+    if unknown:
+        raise RequestValidationError(
+            [
+                {"type": "value_error", "loc": ("query", name), "msg": "is not a parameter of this list"}
+                for name in unknown
+            ]
+        )
     try:
         after = None if cursor is None else decode_cursor(cursor)
     except InvalidCursor:
@@ -143,6 +153,9 @@ async def list_users(
         items=[UserOut.of(user) for user in page.items],
         next_cursor=None if page.next_after is None else encode_cursor(page.next_after),
     )
+
+
+_LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email"})
 
 
 @router.patch(

@@ -59,6 +59,10 @@ async def cases(app: FastAPI, auth_headers: dict[str, str]) -> st.SearchStrategy
     """Requests for every operation of the app's published document: following it, and (for the operations
     that take any input) breaking it."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=auth_headers)
+    # Every case carries the caller's token (auth_headers) and fuzzes the rest: the bearer scheme's own
+    # answers (401, 403) have tests of their own, and a case that broke the token while _send put it back
+    # would be a negative case answered as a valid one.
+    schema.config.generation.update(with_security_parameters=False)
     strategies = []
     for result in schema.get_all_operations():
         if isinstance(result, Err):
@@ -127,12 +131,8 @@ async def _send(
     assert prepared.body is None or isinstance(prepared.body, bytes | str), "no file or stream is ever sent"
     # Header values go on the wire as Latin-1, as http.client (under requests) would write them.
     headers = [(name.encode("latin-1"), _octets(value)) for name, value in prepared.headers.items()]
-    request = client.build_request(prepared.method, prepared.url, headers=headers, content=prepared.body)
-    # Only what the case sends: a negative case may leave out the token on purpose, and the client's own
-    # default Authorization header must not put it back.
-    if "Authorization" not in prepared.headers:
-        del request.headers["Authorization"]
-    return await client.send(request), sent
+    response = await client.request(prepared.method, prepared.url, headers=headers, content=prepared.body)
+    return response, sent
 
 
 def _octets(value: str | bytes) -> bytes:

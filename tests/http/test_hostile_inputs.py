@@ -519,6 +519,16 @@ async def test_a_limit_that_is_no_integer_from_1_to_100_is_refused(client: httpx
 
 
 @on_backends("memory")
+@pytest.mark.parametrize("query", ["emial=alice%40example.com", "=0.5", "limit=5&Limit=6", "is_active=true&x"])
+async def test_a_list_parameter_it_does_not_know_is_refused_not_ignored(client: httpx.AsyncClient, query: str) -> None:
+    await _create(client, "alice")
+    body = assert_problem(await client.get(f"/users?{query}"), 422)
+    known = {"limit", "cursor", "is_active", "username", "email"}
+    assert body["errors"]
+    assert all(error["field"] not in known for error in body["errors"])
+
+
+@on_backends("memory")
 async def test_a_cursor_the_service_did_not_issue_is_refused(client: httpx.AsyncClient) -> None:
     for n in range(3):
         await _create(client, f"user{n}")
