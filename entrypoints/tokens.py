@@ -123,20 +123,8 @@ class JwtVerifier:
                 leeway=self._leeway,
                 options={"require": self._REQUIRED_CLAIMS},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("the token has expired") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("the token is not meant for this service (aud)") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidToken("the token comes from an unknown issuer (iss)") from None
-        except jwt.MissingRequiredClaimError as error:
-            raise InvalidToken(f"the token has no {error.claim!r} claim") from None
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("the token's signature does not verify") from None
-        except jwt.InvalidAlgorithmError:
-            raise InvalidToken("the token is not signed with an accepted algorithm") from None
-        except jwt.PyJWTError:
-            raise InvalidToken("the token is malformed") from None
+        except jwt.PyJWTError as error:
+            raise InvalidToken(_reason(error)) from None
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("the token's subject is malformed")
@@ -153,6 +141,23 @@ class JwtVerifier:
         if key is None:
             raise InvalidToken("the token names no key this service knows (kid)")
         return key
+
+
+# Most specific first: several of PyJWT's errors derive from others (InvalidSignatureError is a DecodeError).
+_REASONS: Final = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.InvalidAudienceError, "the token is not meant for this service (aud)"),
+    (jwt.InvalidIssuerError, "the token comes from an unknown issuer (iss)"),
+    (jwt.InvalidSignatureError, "the token's signature does not verify"),
+    (jwt.InvalidAlgorithmError, "the token is not signed with an accepted algorithm"),
+)
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    """Why a token was refused, in words for the caller (PyJWT's own messages may quote the token's parts)."""
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"the token has no {error.claim!r} claim"
+    return next((reason for kind, reason in _REASONS if isinstance(error, kind)), "the token is malformed")
 
 
 def _public_key(pem: str) -> Any:
