@@ -95,16 +95,3 @@ async def backend(any_backend: Backend) -> Backend:
     """Each backend in turn, emptied before the test."""
     await any_backend.reset()
     return any_backend
-
-
-@pytest.fixture(params=[BACKENDS[0], BACKENDS[2]])
-def any_concurrent_backend(request: pytest.FixtureRequest) -> Backend:
-    chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
-    return chosen
-
-
-@pytest.fixture
-async def concurrent_backend(any_concurrent_backend: Backend) -> Backend:
-    """The backends that run two units of work side by side (SQLite queues them), emptied before the test."""
-    await any_concurrent_backend.reset()
-    return any_concurrent_backend
