@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from adapters.sqlalchemy.errors import is_unavailable
+from adapters.sqlalchemy.pool import FairAsyncQueuePool
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from application.errors import StorageUnavailable
 
@@ -34,13 +35,14 @@ def create_engine(
         if url.database not in (None, "", ":memory:"):
             # SQLite lets one writer in at a time and answers others "database is locked"; one shared
             # connection queues the units of work instead (the pool's timeout bounds the wait).
-            options.update(pool_size=1, max_overflow=0, pool_timeout=pool_timeout)
+            options.update(poolclass=FairAsyncQueuePool, pool_size=1, max_overflow=0, pool_timeout=pool_timeout)
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
         **options,
+        poolclass=FairAsyncQueuePool,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
