@@ -17,9 +17,9 @@ from dependency_injector import containers, providers
 from adapters.memory import MemoryReadiness, MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from adapters.sqlalchemy import (
     SqlReadiness,
-    SqlUnitOfWork,
     create_engine,
     create_session_factory,
+    create_unit_of_work,
     create_user_queries,
 )
 from entrypoints import __version__
@@ -54,11 +54,12 @@ class Container(containers.DeclarativeContainer):
     memory_store = providers.Singleton(MemoryStore)
 
     # A new unit of work for each use-case call: the use case opens and closes it (`async with uow:`), so no
-    # per-request resource is left for the container to clean up.
+    # per-request resource is left for the container to clean up. SQL: on the driver for PostgreSQL, on an
+    # AsyncSession for SQLite (adapters/sqlalchemy/per_database.py).
     unit_of_work = providers.Selector(
         settings.provided.storage,
         memory=providers.Factory(MemoryUnitOfWork, store=memory_store),
-        sql=providers.Factory(SqlUnitOfWork, session_factory=session_factory),
+        sql=providers.Factory(create_unit_of_work, engine=engine, session_factory=session_factory),
     )
     # Reads that decide nothing: no unit of work, one statement each (see application/queries.py).
     user_queries = providers.Selector(

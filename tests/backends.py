@@ -10,7 +10,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
-from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory, create_user_queries
+from adapters.sqlalchemy import (
+    SqlUnitOfWork,
+    SqlUserQueries,
+    create_session_factory,
+    create_unit_of_work,
+    create_user_queries,
+)
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from adapters.sqlalchemy.tables import idempotency_keys, users
 from application.queries import UserQueries
@@ -26,15 +32,22 @@ class Backend:
     url: str = MEMORY_URL
     engine: AsyncEngine | None = None
     store: MemoryStore = field(default_factory=MemoryStore)
+    portable_sql: bool = False
+    """SQLAlchemy's AsyncSession unit of work and Core read side even on PostgreSQL, where the service runs its
+    adapters on the driver instead: the contract suites hold those to the contract there too."""
 
     def unit_of_work(self) -> UnitOfWork:
         if self.engine is None:
             return MemoryUnitOfWork(self.store)
-        return SqlUnitOfWork(create_session_factory(self.engine))
+        if self.portable_sql:
+            return SqlUnitOfWork(create_session_factory(self.engine))
+        return create_unit_of_work(self.engine, create_session_factory(self.engine))
 
     def queries(self) -> UserQueries:
         if self.engine is None:
             return MemoryUserQueries(self.store)
+        if self.portable_sql:
+            return SqlUserQueries(self.engine)
         return create_user_queries(self.engine)
 
     async def reset(self) -> None:

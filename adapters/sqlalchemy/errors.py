@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE
@@ -23,19 +24,37 @@ _KEY_DETAIL = re.compile(r"Key \([a-z_]+\)=\((.*)\) already exists\.", re.DOTALL
 # 57P01 admin shutdown), 40001/40P01 serialization failure and deadlock.
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57", "40001", "40P01")
 
+# What asyncpg raises, where the PostgreSQL adapters use it directly, once a connection is gone. A backend
+# ended by the server (pg_terminate_backend, a restart) can leave asyncpg's protocol in a state it reports as
+# an InternalClientError before it notices the EOF.
+CONNECTION_LOST = (
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
 
 def _sqlstate(error: sa_exc.DBAPIError) -> str:
     return str(getattr(error.orig, "sqlstate", None) or "")
 
 
-def violated_constraint(error: sa_exc.IntegrityError) -> str | None:
-    # asyncpg keeps the constraint's name on the original exception, which SQLAlchemy's adapter wraps.
-    cause = getattr(error.orig, "__cause__", None)
-    name = getattr(cause, "constraint_name", None)
+def _driver_error(error: Exception) -> object:
+    """asyncpg's own exception: the error itself where the driver is used directly, else the original one
+    that SQLAlchemy's adapter wraps."""
+    if isinstance(error, sa_exc.DBAPIError):
+        return getattr(error.orig, "__cause__", None)
+    return error
+
+
+def violated_constraint(error: sa_exc.IntegrityError | asyncpg.UniqueViolationError) -> str | None:
+    name = getattr(_driver_error(error), "constraint_name", None)
     if isinstance(name, str):
         return name
     # SQLite only says "UNIQUE constraint failed: users.username_key".
-    message = str(error.orig)
+    message = str(error.orig if isinstance(error, sa_exc.DBAPIError) else error)
     if "users.username_key" in message:
         return USERNAME_UNIQUE
     if "users.email" in message:
@@ -43,10 +62,10 @@ def violated_constraint(error: sa_exc.IntegrityError) -> str | None:
     return None
 
 
-def reported_value(error: sa_exc.IntegrityError) -> str | None:
+def reported_value(error: sa_exc.IntegrityError | asyncpg.UniqueViolationError) -> str | None:
     """The value a unique violation was about, when the driver says (asyncpg: ``Key (email)=(a@b.c) already
     exists.``); ``None`` otherwise (SQLite names only the column)."""
-    detail = getattr(getattr(error.orig, "__cause__", None), "detail", None)
+    detail = getattr(_driver_error(error), "detail", None)
     if not isinstance(detail, str):
         return None
     match = _KEY_DETAIL.fullmatch(detail)
@@ -57,7 +76,7 @@ def is_unavailable(error: BaseException) -> bool:
     # Not every failure arrives wrapped in a DBAPIError: the pool raises its own TimeoutError when no
     # connection is free within DB_POOL_TIMEOUT; asyncpg's connect lets a bare OSError (ConnectionRefusedError
     # while the server is down, SQLAlchemy issue 11956) or asyncio's TimeoutError (DB_CONNECT_TIMEOUT) through.
-    if isinstance(error, sa_exc.TimeoutError | OSError | TimeoutError):
+    if isinstance(error, (sa_exc.TimeoutError, TimeoutError, *CONNECTION_LOST)):
         return True
     # The driver's own errors, where a driver is used directly (postgres_queries.py), carry the SQLSTATE too.
     sqlstate = getattr(error, "sqlstate", None)
@@ -78,7 +97,7 @@ def storage_errors(user: User | None = None) -> Iterator[None]:
     database is the final judge of uniqueness), and lost or overloaded connections to ``StorageUnavailable``."""
     try:
         yield
-    except sa_exc.IntegrityError as error:
+    except (sa_exc.IntegrityError, asyncpg.UniqueViolationError) as error:
         constraint = violated_constraint(error)
         if user is not None and constraint == USERNAME_UNIQUE:
             raise UsernameTaken(user.username) from None

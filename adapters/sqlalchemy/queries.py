@@ -15,7 +15,6 @@ from sqlalchemy import Row, Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.errors import storage_errors
-from adapters.sqlalchemy.postgres_queries import PostgresUserQueries
 from adapters.sqlalchemy.repository import SELECT_ONE, select_page, to_user
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from application.queries import UserQueries
@@ -41,11 +40,3 @@ class SqlUserQueries(UserQueries):
 
         with storage_errors():
             return await once_more_if_found_dead(run)
-
-
-def create_user_queries(engine: AsyncEngine) -> UserQueries:
-    """The read side for ``engine``'s database: on PostgreSQL straight on the driver (postgres_queries.py),
-    elsewhere through SQLAlchemy Core."""
-    if engine.dialect.name == "postgresql":
-        return PostgresUserQueries(engine)
-    return SqlUserQueries(engine)

@@ -62,6 +62,10 @@ def create_app(container: Container | None = None) -> FastAPI:
         version=__version__,
         summary="Registers, finds, changes and deletes users.",
         lifespan=lifespan,
+        # The service reports through its own Prometheus metrics and logs. FastAPI's native OpenTelemetry
+        # would otherwise look up the global providers on every request, to find none (only the OpenTelemetry
+        # API is installed): a tenth of a bare route's CPU.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
     install_problem_handlers(app)

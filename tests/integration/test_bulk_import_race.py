@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import SqlUnitOfWork, create_session_factory
-from adapters.sqlalchemy.repository import SqlUserRepository
-from adapters.sqlalchemy.statements import TransactionStatements
+from adapters.sqlalchemy import PostgresUnitOfWork
+from adapters.sqlalchemy.postgres_driver import InTransaction
+from adapters.sqlalchemy.postgres_repository import PostgresUserRepository
 from application.bulk_export import export_users
 from application.bulk_import import import_users
 from application.users import register_user
@@ -22,11 +22,11 @@ from tests.backends import Backend
 pytestmark = pytest.mark.postgres
 
 
-class RacedRepository(SqlUserRepository):
+class RacedRepository(PostgresUserRepository):
     """Right after the batch looked up which names are taken, another connection registers ``rival``."""
 
-    def __init__(self, session: AsyncSession, backend: Backend, rival: dict[str, str]) -> None:
-        super().__init__(TransactionStatements(session))
+    def __init__(self, transaction: InTransaction, backend: Backend, rival: dict[str, str]) -> None:
+        super().__init__(transaction)
         self._backend = backend
         self._rival = rival
 
@@ -38,16 +38,15 @@ class RacedRepository(SqlUserRepository):
         return taken
 
 
-class RacedUnitOfWork(SqlUnitOfWork):
-    def __init__(self, factory: async_sessionmaker[AsyncSession], backend: Backend, rival: dict[str, str]) -> None:
-        super().__init__(factory)
+class RacedUnitOfWork(PostgresUnitOfWork):
+    def __init__(self, engine: AsyncEngine, backend: Backend, rival: dict[str, str]) -> None:
+        super().__init__(engine)
         self._backend = backend
         self._rival = rival
 
     async def _begin(self) -> None:
         await super()._begin()
-        assert self._session is not None
-        self.users = RacedRepository(self._session, self._backend, self._rival)
+        self.users = RacedRepository(self._active(), self._backend, self._rival)
         self._rival = {}  # once
 
 
@@ -64,7 +63,7 @@ async def test_a_user_registered_meanwhile_is_skipped_and_the_rest_of_the_batch_
 ) -> None:
     await postgres_backend.reset()
     assert postgres_backend.engine is not None
-    uow = RacedUnitOfWork(create_session_factory(postgres_backend.engine), postgres_backend, rival)
+    uow = RacedUnitOfWork(postgres_backend.engine, postgres_backend, rival)
     rows = [(n + 1, {"username": f"user{n}", "email": f"user{n}@example.com"}) for n in range(4)]
 
     report = await import_users(uow, rows)
