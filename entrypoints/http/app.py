@@ -66,6 +66,9 @@ def create_app(container: Container | None = None) -> FastAPI:
         # would otherwise look up the global providers on every request, to find none (only the OpenTelemetry
         # API is installed): a tenth of a bare route's CPU.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # The routers' routes on the app itself: app.include_router() would route each request through a
+        # layer per router, 140,000 instructions of a GET (callgrind), an eighth of all it did.
+        routes=[*health.router.routes, *users.router.routes, *metrics.router.routes],
     )
     app.state.container = container
     install_problem_handlers(app)
@@ -88,8 +91,5 @@ def create_app(container: Container | None = None) -> FastAPI:
             expose_headers=["ETag", "Location", "Retry-After", "WWW-Authenticate", HEADER],
             max_age=600,
         )
-    app.include_router(health.router)
-    app.include_router(users.router)
-    app.include_router(metrics.router)
     document_access_control(app)
     return app

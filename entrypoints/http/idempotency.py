@@ -1,10 +1,10 @@
 """The ``Idempotency-Key`` request header of the write routes, and the replay of a stored answer.
 
-A route hands its use case ``keys.write(sent, answer)``: ``None`` without a key, else an ``IdempotentWrite``
-for the request (see application/idempotent_writes.py for what it does). The request is told from others by
-its method, its path and a fingerprint of ``sent`` (its body, and conditions such as If-Match); the answer is
-stored as the client got it: status, body, and the headers that describe it (Content-Type, Location, ETag).
-A replay repeats it with ``Idempotent-Replayed: true``.
+A route hands its use case ``idempotent_write(request, sent, answer)`` (dependencies.py): ``None`` without a
+key, else an ``IdempotentWrite`` for the request (see application/idempotent_writes.py for what it does). The
+request is told from others by its method, its path and a fingerprint of ``sent`` (its body, and conditions
+such as If-Match); the answer is stored as the client got it: status, body, and the headers that describe it
+(Content-Type, Location, ETag). A replay repeats it with ``Idempotent-Replayed: true``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Final, TypeVar
+from typing import Final, TypeVar
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import FastAPI, Request, Response
+from pydantic import StringConstraints
 
 from application.idempotency import KEY_MAX_LENGTH, AlreadyAnswered, KeyedRequest, StoredResponse
 from application.idempotent_writes import Clock, IdempotentWrite
 from entrypoints.http.problems import refusal_problem
+from entrypoints.http.request_headers import RequestHeader
 
 T = TypeVar("T")
 
@@ -29,22 +30,17 @@ REPLAYED_HEADER: Final = "Idempotent-Replayed"
 # The request id, the content length and the like belong to each response; these belong to the answer.
 _STORED_HEADERS: Final = frozenset({"content-type", "location", "etag"})
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias=KEY_HEADER,
-        min_length=1,
-        max_length=KEY_MAX_LENGTH,
-        pattern=r"^[\x20-\x7E]+$",
-        description=(
-            "Makes a retry of this request safe: 1-255 printable ASCII characters, unique per request (a UUID, "
-            "say). A retry with the same key and the same request gets the first answer again, with "
-            "`Idempotent-Replayed: true`, and changes nothing; the same key with another body, method or path is "
-            "refused (422). Answers are kept for `IDEMPOTENCY_KEY_TTL_SECONDS` (24 h by default)."
-        ),
-        examples=["6f1c0b1e-5d0b-4f37-9a44-8d2c1f0e7a55"],
+IDEMPOTENCY_KEY: Final = RequestHeader(
+    KEY_HEADER,
+    description=(
+        "Makes a retry of this request safe: 1-255 printable ASCII characters, unique per request (a UUID, "
+        "say). A retry with the same key and the same request gets the first answer again, with "
+        "`Idempotent-Replayed: true`, and changes nothing; the same key with another body, method or path is "
+        "refused (422). Answers are kept for `IDEMPOTENCY_KEY_TTL_SECONDS` (24 h by default)."
     ),
-]
+    rules=StringConstraints(min_length=1, max_length=KEY_MAX_LENGTH, pattern=r"^[\x20-\x7E]+$"),
+    examples=["6f1c0b1e-5d0b-4f37-9a44-8d2c1f0e7a55"],
+)
 
 REPLAYED_RESPONSE_HEADER: Final = {
     REPLAYED_HEADER: {
@@ -65,32 +61,18 @@ def stored(response: Response) -> StoredResponse:
     return StoredResponse(status=response.status_code, headers=headers, body=bytes(response.body))
 
 
-@dataclass(frozen=True, slots=True)
-class IdempotencyKeys:
-    """What a write route needs to make its use case idempotent, when the request carries a key."""
-
-    key: str | None
-    scope: str
-    method: str
-    path: str
-    clock: Clock
-    ttl: timedelta
-
-    def write(self, sent: object, answer: Callable[[T], Response]) -> IdempotentWrite[T] | None:
-        """The use case's ``idempotency``: ``sent`` is what the client sent besides the method and path, as
-        JSON values; ``answer`` makes the route's response to the use case's result."""
-        if self.key is None:
-            return None
-        request = KeyedRequest(
-            scope=self.scope, key=self.key, method=self.method, path=self.path, fingerprint=fingerprint(sent)
-        )
-        return IdempotentWrite(
-            request,
-            answer=lambda result: stored(answer(result)),
-            refusal=lambda error: stored(refusal_problem(error)),
-            clock=self.clock,
-            ttl=self.ttl,
-        )
+def idempotent(
+    request: KeyedRequest, answer: Callable[[T], Response], *, clock: Clock, ttl: timedelta
+) -> IdempotentWrite[T]:
+    """The use case's ``idempotency`` for a keyed request: ``answer`` makes the route's response to the use
+    case's result, and is what gets stored (refusals get their problem answer)."""
+    return IdempotentWrite(
+        request,
+        answer=lambda result: stored(answer(result)),
+        refusal=lambda error: stored(refusal_problem(error)),
+        clock=clock,
+        ttl=ttl,
+    )
 
 
 async def _replay(_: Request, error: Exception) -> Response:

@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from application import users as use_cases
 from domain.users import KEEP, User, UserChanges
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
-from entrypoints.http.dependencies import IdempotencyKeysDep, UnitOfWorkDep, UserQueriesDep
-from entrypoints.http.idempotency import REPLAYED_RESPONSE_HEADER
+from entrypoints.http.dependencies import idempotent_write, unit_of_work, user_queries
+from entrypoints.http.idempotency import IDEMPOTENCY_KEY, REPLAYED_RESPONSE_HEADER
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 from entrypoints.http.problems import PROBLEM_JSON, documented_problem
+from entrypoints.http.request_headers import RequestHeader, described
 from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-IfMatch = Annotated[str | None, Header(description='Write only if the user is at this ETag (e.g. "3")')]
+IF_MATCH = RequestHeader("If-Match", description='Write only if the user is at this ETag (e.g. `"3"`)')
+IF_NONE_MATCH = RequestHeader("If-None-Match", description="Answer 304 if the user is still at this ETag")
 
 _ETAG = {"ETag": {"description": 'The version of the user, quoted: `"3"`', "schema": {"type": "string"}}}
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before a retry", "schema": {"type": "integer"}}}
@@ -84,15 +86,18 @@ def _current(user: User) -> Response:
         **_problems(409, 413, 503),
         422: _KEYED_422,
     },
+    openapi_extra=described(IDEMPOTENCY_KEY),
 )
-async def create_user(body: UserCreate, uow: UnitOfWorkDep, keys: IdempotencyKeysDep) -> Response:
+async def create_user(body: UserCreate, request: Request) -> Response:
     user = await use_cases.register_user(
-        uow,
+        unit_of_work(request),
         username=body.username,
         email=body.email,
         full_name=body.full_name,
         is_active=body.is_active,
-        idempotency=keys.write({"body": body.model_dump(mode="json", exclude_unset=True)}, _created),
+        idempotency=idempotent_write(
+            request, lambda: {"body": body.model_dump(mode="json", exclude_unset=True)}, _created
+        ),
     )
     return _created(user)
 
@@ -106,14 +111,11 @@ async def create_user(body: UserCreate, uow: UnitOfWorkDep, keys: IdempotencyKey
         304: {"description": "Not modified since the ETag in If-None-Match", "headers": _ETAG},
         **_problems(404, 422, 503),
     },
+    openapi_extra=described(IF_NONE_MATCH),
 )
-async def get_user(
-    user_id: UUID,
-    queries: UserQueriesDep,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
-    user = await use_cases.get_user(queries, user_id)
-    if if_none_match_hits(if_none_match, user.version):
+async def get_user(user_id: UUID, request: Request) -> Response:
+    user = await use_cases.get_user(user_queries(request), user_id)
+    if if_none_match_hits(IF_NONE_MATCH.read(request), user.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(user.version)})
     return _current(user)
 
@@ -121,7 +123,6 @@ async def get_user(
 @router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
 async def list_users(
     request: Request,
-    queries: UserQueriesDep,
     limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     is_active: bool | None = None,
@@ -144,7 +145,7 @@ async def list_users(
             [{"type": "value_error", "loc": ("query", "cursor"), "msg": "is not a cursor this service issued"}]
         ) from None
     page = await use_cases.list_users(
-        queries,
+        user_queries(request),
         limit=limit,
         after=after,
         where=use_cases.UserFilter(is_active=is_active, username=username, email=email),
@@ -167,19 +168,16 @@ _LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email
         **_problems(404, 409, 412, 413, 503),
         422: _KEYED_422,
     },
-    openapi_extra={
-        "requestBody": {
+    openapi_extra=described(
+        IF_MATCH,
+        IDEMPOTENCY_KEY,
+        requestBody={
             "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/UserPatch"}}}
-        }
-    },
+        },
+    ),
 )
-async def patch_user(
-    user_id: UUID,
-    patch: Annotated[UserPatch, Body()],
-    uow: UnitOfWorkDep,
-    keys: IdempotencyKeysDep,
-    if_match: IfMatch = None,
-) -> Response:
+async def patch_user(user_id: UUID, patch: Annotated[UserPatch, Body()], request: Request) -> Response:
+    if_match = IF_MATCH.read(request)
     given = patch.model_fields_set
     changes = UserChanges(
         username=patch.username if "username" in given else KEEP,
@@ -187,13 +185,14 @@ async def patch_user(
         full_name=patch.full_name if "full_name" in given else KEEP,
         is_active=patch.is_active if "is_active" in given else KEEP,
     )
-    sent = {"body": patch.model_dump(mode="json", exclude_unset=True), "if_match": if_match}
     user = await use_cases.update_user(
-        uow,
+        unit_of_work(request),
         user_id,
         changes,
         if_version_in=versions_in_if_match(if_match),
-        idempotency=keys.write(sent, _current),
+        idempotency=idempotent_write(
+            request, lambda: {"body": patch.model_dump(mode="json", exclude_unset=True), "if_match": if_match}, _current
+        ),
     )
     return _current(user)
 
@@ -204,6 +203,8 @@ async def patch_user(
     response_class=Response,
     summary="Delete a user",
     responses=_problems(404, 409, 412, 422, 503),
+    openapi_extra=described(IF_MATCH),
 )
-async def delete_user(user_id: UUID, uow: UnitOfWorkDep, if_match: IfMatch = None) -> None:
-    await use_cases.delete_user(uow, user_id, if_version_in=versions_in_if_match(if_match))
+async def delete_user(user_id: UUID, request: Request) -> None:
+    if_version_in = versions_in_if_match(IF_MATCH.read(request))
+    await use_cases.delete_user(unit_of_work(request), user_id, if_version_in=if_version_in)

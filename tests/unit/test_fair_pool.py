@@ -15,14 +15,18 @@ from adapters.sqlalchemy import create_engine
 from adapters.sqlalchemy.pool import FairAsyncQueuePool, FairQueue
 
 
-async def _get(queue: FairQueue[str], timeout: float | None = 5) -> str:
+async def _get(queue: FairQueue[str], patience: float | None = 5) -> str:
     # The pool asks from inside SQLAlchemy's greenlet, where a blocking get may await.
-    return await greenlet_spawn(queue.get, True, timeout)
+    return await greenlet_spawn(queue.get, True, patience)
 
 
 async def _waiting(queue: FairQueue[str], count: int = 1) -> None:
-    while len(queue._waiters) < count:
+    """Let the tasks started so far run up to their wait in line."""
+    for _ in range(10):
+        if len(queue._waiters) >= count:
+            return
         await asyncio.sleep(0)
+    raise AssertionError(f"{len(queue._waiters)} waiting, not {count}")
 
 
 async def test_a_returned_connection_goes_to_the_longest_waiting_request_not_to_a_newcomer() -> None:
@@ -55,7 +59,7 @@ async def test_a_request_that_gave_up_waiting_leaves_the_line() -> None:
     queue: FairQueue[str] = FairQueue(maxsize=1)
 
     with pytest.raises(Empty):  # what the pool turns into its TimeoutError (a 503)
-        await _get(queue, timeout=0.01)
+        await _get(queue, patience=0.01)
     queue.put("a", block=False)
 
     assert queue.qsize() == 1, "the connection must wait idle, not be handed to a request that left"
