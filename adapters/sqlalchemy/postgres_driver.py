@@ -14,7 +14,8 @@ wrapper and its close cost as much CPU as a read: 224 against 99 us per read in 
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,6 +25,8 @@ from sqlalchemy.util import greenlet_spawn
 from application.errors import StorageUnavailable
 from domain.repository import UserQuery
 from domain.users import User, username_key
+
+T = TypeVar("T")
 
 COLUMNS: Final = "id, username, email, full_name, is_active, created_at, updated_at, version"
 SELECT_ONE: Final = f"SELECT {COLUMNS} FROM users WHERE id = $1"  # noqa: S608 - constant text, values are bound
@@ -98,9 +101,21 @@ class DriverConnections:
         raise StorageUnavailable("no open connection to the database")
 
 
-class InTransaction(Protocol):
+LaterWrite = Callable[[asyncpg.Connection], Awaitable[None]]
+"""A write whose outcome nobody reads before the commit: it runs the statement and raises its own errors."""
+
+
+class UnitOfWorkStatements(Protocol):
     """What the repositories of a unit of work need from it (postgres_unit_of_work.DriverTransaction)."""
 
-    async def connection(self) -> asyncpg.Connection:
-        """The unit of work's connection, inside its transaction."""
+    async def read(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run a read that sees the unit of work's own writes."""
+        ...
+
+    async def in_transaction(self) -> asyncpg.Connection:
+        """The connection, inside the unit of work's transaction: for writes whose outcome is needed now."""
+        ...
+
+    async def write_later(self, write: LaterWrite) -> None:
+        """Run ``write`` before the next statement, or alone at the commit."""
         ...

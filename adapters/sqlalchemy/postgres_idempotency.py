@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Final
 
 from adapters.sqlalchemy.errors import storage_errors
-from adapters.sqlalchemy.postgres_driver import InTransaction, rows_changed
+from adapters.sqlalchemy.postgres_driver import UnitOfWorkStatements, rows_changed
 from application.idempotency import IdempotencyRecord, IdempotencyRecords, KeyedRequest, StoredResponse
 
 # Inserts the key's row, or takes over a row that expired or was committed without an answer ($6 is now), or
@@ -45,12 +45,12 @@ DELETE FROM idempotency_keys WHERE (scope, idempotency_key) IN (
 
 
 class PostgresIdempotencyRecords(IdempotencyRecords):
-    def __init__(self, transaction: InTransaction) -> None:
-        self._transaction = transaction
+    def __init__(self, statements: UnitOfWorkStatements) -> None:
+        self._statements = statements
 
     async def claim(self, request: KeyedRequest, *, now: datetime, expires_at: datetime) -> IdempotencyRecord | None:
         with storage_errors():
-            connection = await self._transaction.connection()
+            connection = await self._statements.in_transaction()
             claimed = await connection.fetchval(
                 _CLAIM, request.scope, request.key, request.method, request.path, request.fingerprint, now, expires_at
             )
@@ -73,7 +73,7 @@ class PostgresIdempotencyRecords(IdempotencyRecords):
     async def complete(self, request: KeyedRequest, response: StoredResponse) -> None:
         headers = json.dumps([[name, value] for name, value in response.headers])
         with storage_errors():
-            connection = await self._transaction.connection()
+            connection = await self._statements.in_transaction()
             status = await connection.execute(
                 _COMPLETE, request.scope, request.key, response.status, headers, response.body
             )
@@ -82,6 +82,6 @@ class PostgresIdempotencyRecords(IdempotencyRecords):
 
     async def purge_expired(self, *, now: datetime, limit: int) -> int:
         with storage_errors():
-            connection = await self._transaction.connection()
+            connection = await self._statements.in_transaction()
             status = await connection.execute(_PURGE, now, limit)
         return rows_changed(status)

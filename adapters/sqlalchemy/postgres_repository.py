@@ -3,18 +3,20 @@ portable one, which SQLite uses), with fixed SQL text run on the unit of work's 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any, Final, TypeVar
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
 
 from adapters.sqlalchemy.errors import reported_value, storage_errors, violated_constraint
-from adapters.sqlalchemy.postgres_driver import SELECT_ONE, InTransaction, rows_changed, select_page, to_user
+from adapters.sqlalchemy.postgres_driver import SELECT_ONE, UnitOfWorkStatements, rows_changed, select_page, to_user
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE
 from domain.errors import DomainError, EmailTaken, UsernameTaken, UserNotFound, VersionConflict
 from domain.repository import UserQuery, UserRepository, ensure_distinct
 from domain.users import User, username_key
+
+T = TypeVar("T")
 
 _INSERT: Final = (
     "INSERT INTO users (id, username, username_key, email, full_name, is_active, created_at, updated_at, version)"
@@ -46,13 +48,15 @@ def _row(user: User) -> tuple[Any, ...]:
 
 
 class PostgresUserRepository(UserRepository):
-    def __init__(self, transaction: InTransaction) -> None:
-        self._transaction = transaction
+    def __init__(self, statements: UnitOfWorkStatements) -> None:
+        self._statements = statements
 
     async def add(self, user: User) -> None:
-        with storage_errors(user):
-            connection = await self._transaction.connection()
-            await connection.execute(_INSERT, *_row(user))
+        async def insert(connection: asyncpg.Connection) -> None:
+            with storage_errors(user):
+                await connection.execute(_INSERT, *_row(user))
+
+        await self._statements.write_later(insert)
 
     async def add_many(self, batch: Sequence[User]) -> None:
         ensure_distinct(batch)
@@ -60,7 +64,7 @@ class PostgresUserRepository(UserRepository):
             return
         try:
             with storage_errors():
-                connection = await self._transaction.connection()
+                connection = await self._statements.in_transaction()
                 await connection.executemany(_INSERT, [_row(user) for user in batch])
         except asyncpg.UniqueViolationError as error:
             clash = _clash(error, batch)
@@ -71,35 +75,37 @@ class PostgresUserRepository(UserRepository):
     async def existing_keys(self, username_keys: Collection[str], emails: Collection[str]) -> tuple[set[str], set[str]]:
         keys = {username_key(name) for name in username_keys}
         addresses = {email.lower() for email in emails}
-        with storage_errors():
-            connection = await self._transaction.connection()
-            rows = await connection.fetch(_EXISTING_KEYS, list(keys), list(addresses))
+        rows = await self._read(lambda connection: connection.fetch(_EXISTING_KEYS, list(keys), list(addresses)))
         return {row[0] for row in rows} & keys, {row[1] for row in rows} & addresses
 
     async def get(self, user_id: UUID) -> User | None:
-        with storage_errors():
-            connection = await self._transaction.connection()
-            row = await connection.fetchrow(SELECT_ONE, user_id)
+        row = await self._read(lambda connection: connection.fetchrow(SELECT_ONE, user_id))
         return None if row is None else to_user(row)
 
     async def list(self, query: UserQuery) -> list[User]:
         sql, arguments = select_page(query)
-        with storage_errors():
-            connection = await self._transaction.connection()
-            rows = await connection.fetch(sql, *arguments)
+        rows = await self._read(lambda connection: connection.fetch(sql, *arguments))
         return [to_user(row) for row in rows]
 
     async def update(self, user: User, *, expected_version: int) -> None:
-        with storage_errors(user):
-            connection = await self._transaction.connection()
-            status = await connection.execute(_UPDATE, user.id, expected_version, *_row(user)[1:])
-        await self._check_written(status, user.id)
+        async def update(connection: asyncpg.Connection) -> None:
+            with storage_errors(user):
+                status = await connection.execute(_UPDATE, user.id, expected_version, *_row(user)[1:])
+            await self._check_written(status, user.id)
+
+        await self._statements.write_later(update)
 
     async def remove(self, user_id: UUID, *, expected_version: int) -> None:
+        async def delete(connection: asyncpg.Connection) -> None:
+            with storage_errors():
+                status = await connection.execute(_DELETE, user_id, expected_version)
+            await self._check_written(status, user_id)
+
+        await self._statements.write_later(delete)
+
+    async def _read(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         with storage_errors():
-            connection = await self._transaction.connection()
-            status = await connection.execute(_DELETE, user_id, expected_version)
-        await self._check_written(status, user_id)
+            return await self._statements.read(statement)
 
     async def _check_written(self, status: str, user_id: UUID) -> None:
         if rows_changed(status) == 1:

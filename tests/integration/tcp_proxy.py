@@ -1,11 +1,22 @@
 """A loopback TCP proxy that a test can cut and restore, to take a database away from the service and give
-it back without touching the database server itself; it can also lose the answer to a COMMIT."""
+it back without touching the database server itself; it can also lose the answer that confirms a commit."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Final
+
+# The server's answer to a statement that committed a write: its command tag (a CommandComplete message), then
+# ReadyForQuery with the status "idle", no transaction open any more. The write was a COMMIT, or a lone
+# statement that PostgreSQL committed by itself.
+_COMMITTED_TAGS: Final = (b"COMMIT\x00", b"INSERT 0 1\x00", b"UPDATE 1\x00", b"DELETE 1\x00")
+_READY_IDLE: Final = b"Z\x00\x00\x00\x05I"
+
+
+def _confirms_a_commit(answer: bytes) -> bool:
+    return answer.endswith(_READY_IDLE) and any(tag in answer for tag in _COMMITTED_TAGS)
 
 
 @dataclass
@@ -14,7 +25,6 @@ class _Link:
 
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter
-    swallow_answer: bool = False  # the server's next bytes are the answer to a COMMIT that must get lost
 
     def abort(self) -> None:
         self.client.transport.abort()
@@ -31,8 +41,9 @@ class TcpProxy:
         self.port = 0
 
     def lose_next_commit_acknowledgement(self) -> None:
-        """Let the next COMMIT through to the server, then cut that connection as soon as the server answers,
-        without passing the answer on: the transaction is committed, and the client cannot know it."""
+        """Cut the connection on which the server next confirms a commit (of a COMMIT, or of a write run
+        outside a transaction), without passing the confirmation on: the write is committed, and the client
+        cannot know it."""
         self._lose_commit_acknowledgement = True
 
     async def start(self) -> None:
@@ -72,10 +83,8 @@ class TcpProxy:
     ) -> None:
         try:
             while data := await source.read(65536):
-                if to_server and self._lose_commit_acknowledgement and b"COMMIT" in data:
+                if not to_server and self._lose_commit_acknowledgement and _confirms_a_commit(data):
                     self._lose_commit_acknowledgement = False
-                    link.swallow_answer = True  # before the COMMIT leaves: its answer cannot slip through
-                elif not to_server and link.swallow_answer:
                     link.abort()  # the server has answered, so it has committed
                     return
                 sink.write(data)

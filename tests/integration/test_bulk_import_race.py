@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy import PostgresUnitOfWork
-from adapters.sqlalchemy.postgres_driver import InTransaction
+from adapters.sqlalchemy.postgres_driver import UnitOfWorkStatements
 from adapters.sqlalchemy.postgres_repository import PostgresUserRepository
 from application.bulk_export import export_users
 from application.bulk_import import import_users
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.postgres
 class RacedRepository(PostgresUserRepository):
     """Right after the batch looked up which names are taken, another connection registers ``rival``."""
 
-    def __init__(self, transaction: InTransaction, backend: Backend, rival: dict[str, str]) -> None:
-        super().__init__(transaction)
+    def __init__(self, statements: UnitOfWorkStatements, backend: Backend, rival: dict[str, str]) -> None:
+        super().__init__(statements)
         self._backend = backend
         self._rival = rival
 
