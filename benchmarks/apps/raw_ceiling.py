@@ -1,4 +1,4 @@
-"""Reference app 2, the ceiling: Starlette, a bare asyncpg pool and orjson (json when orjson is absent).
+"""Reference app 2, the ceiling: Starlette, a bare asyncpg pool and orjson.
 
 As little work per request as the same routes and JSON shapes allow: one prepared statement per request (a
 PATCH is one ``UPDATE ... RETURNING``), rows turned into JSON by hand, keyset pages (``?after=<uuid>``), and a
@@ -9,35 +9,22 @@ pool as large as the service's at most (10 + 10). Not product code.
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from domain.identity import new_user_id  # the same time-ordered ids as the service
-
-
-def _json_encoder() -> Callable[[Any], bytes]:
-    try:
-        orjson = importlib.import_module("orjson")
-    except ImportError:
-        return lambda value: json.dumps(value, separators=(",", ":")).encode()
-    dumps: Callable[[Any], bytes] = orjson.dumps
-    return dumps
-
-
-dumps = _json_encoder()
 
 DSN = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/users")
 COLUMNS = "id, username, email, full_name, is_active, created_at, updated_at, version"
@@ -86,12 +73,12 @@ def _user(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json(value: Any, status_code: int = 200) -> Response:
-    return Response(dumps(value), status_code=status_code, media_type="application/json")
+    return Response(orjson.dumps(value), status_code=status_code, media_type="application/json")
 
 
 def _problem(status_code: int, title: str) -> Response:
     body = {"type": "about:blank", "title": title, "status": status_code, "detail": title}
-    return Response(dumps(body), status_code=status_code, media_type="application/problem+json")
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/problem+json")
 
 
 def _uuid(text: str) -> UUID | None:
@@ -145,7 +132,7 @@ def _valid(field: str, value: Any) -> bool:
 
 async def _body(request: Request) -> dict[str, Any] | None:
     try:
-        body = json.loads(await request.body())
+        body = orjson.loads(await request.body())
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
