@@ -16,7 +16,7 @@ from entrypoints.logs import current_request_id
 from tests.http.conftest import CapturedLogs
 from tests.http.problems import assert_problem
 
-_GENERATED = re.compile(r"[0-9a-f]{32}")  # uuid4, hex
+_GENERATED = re.compile(r"[0-9a-f]{32}")  # 32 hex digits
 _RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 _UNKNOWN_ID = "01a20000-0000-7000-8000-000000000000"
 
