@@ -35,8 +35,21 @@ class Measurement:
 class AppRun:
     app: AppName
     measurements: dict[ScenarioKey, Measurement] = field(default_factory=dict)
+    """The reported measurement of each scenario: the round with the median requests/s."""
+    rounds: dict[ScenarioKey, list[Measurement]] = field(default_factory=dict)
+    """Every round's measurement of each scenario, in the order they ran."""
     peak_rss_bytes: int | None = None
     startup_seconds: float | None = None
+
+    def add_round(self, key: ScenarioKey, measurement: Measurement) -> None:
+        """Record one round; the reported measurement becomes the median one (by requests/s) so far."""
+        rounds = self.rounds.setdefault(key, [])
+        rounds.append(measurement)
+        self.measurements[key] = sorted(rounds, key=lambda each: each.load.rps)[(len(rounds) - 1) // 2]
+
+    def errors(self) -> int:
+        """Errors in every round of every scenario: a round that is not reported still counts."""
+        return sum(each.load.errors for rounds in self.rounds.values() for each in rounds)
 
 
 @dataclass
@@ -105,7 +118,7 @@ class Report:
         if service is None or not service.measurements:
             rows.append(("service: zero errors", "not measured", None))
         else:
-            errors = sum(m.load.errors for m in service.measurements.values())
+            errors = service.errors()
             rows.append(("service: zero errors", f"{errors} errors", errors == 0))
         if service is None or service.peak_rss_bytes is None:
             rows.append((f"service: peak RSS < {RSS_TARGET_MB} MB", "not measured", None))
@@ -131,6 +144,7 @@ class Report:
                     key: asdict(measurement)
                     | {"errors": measurement.load.errors}
                     | {"ratio_to_ceiling": self._ratio(run.app, key)}
+                    | {"rounds": [asdict(each) for each in run.rounds.get(key, [])]}
                     for key, measurement in run.measurements.items()
                 },
             }
@@ -177,10 +191,16 @@ def render(report: Report) -> str:
     out: list[str] = []
     meta = report.meta
     if report.runs:
+        rounds = meta.get("rounds", 1)
         out.append(
             f"Load: {meta.get('generator')}, {meta.get('connections')} connections, {meta.get('duration_s')} s per "
             f"scenario after {meta.get('warmup_s')} s of warm-up, {meta.get('users'):,} seeded users, "
             f"{meta.get('cpus')} CPUs"
+            + (
+                f"; {rounds} rounds per scenario, the apps in turn, each app's median round (by req/s) shown"
+                if rounds > 1
+                else ""
+            )
         )
         for scenario in report.scenarios:
             out.append("")
@@ -218,13 +238,22 @@ def render(report: Report) -> str:
                 "other load",
             ]
             out.extend(_table(header, rows))
-            for run in report.runs:
-                measurement = run.measurements.get(scenario.key)
-                if measurement is not None and measurement.load.errors:
-                    out.append(
-                        f"  ! {run.app}: {measurement.load.non_2xx} non-2xx, {measurement.load.socket_errors} socket "
-                        f"errors; statuses {measurement.load.statuses}"
+            if rounds > 1:
+                out.append(
+                    "  rounds, req/s: "
+                    + "; ".join(
+                        f"{run.app} "
+                        + " / ".join(_number(each.load.rps, 0) for each in run.rounds.get(scenario.key, []))
+                        for run in report.runs
                     )
+                )
+            for run in report.runs:
+                for measurement in run.rounds.get(scenario.key, []):
+                    if measurement.load.errors:
+                        out.append(
+                            f"  ! {run.app}: {measurement.load.non_2xx} non-2xx, {measurement.load.socket_errors} "
+                            f"socket errors; statuses {measurement.load.statuses}"
+                        )
         out.append("")
         rss = ", ".join(
             f"{APPS[run.app].title} {_number(run.peak_rss_bytes / MB if run.peak_rss_bytes else None)} MB"

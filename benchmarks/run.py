@@ -1,8 +1,9 @@
 """The benchmark's command line: ``python -m benchmarks.run`` (``make bench`` runs it with ``--scaling``).
 
-1. Load: a fresh database, migrated by ``users-service migrate`` and seeded with ``--users`` users; then each
-   app in turn (the service, the tutorial-style reference, the raw ceiling), one worker on 127.0.0.1, gets
-   each scenario for ``--warmup`` seconds (discarded) and then ``--duration`` seconds at ``--connections``.
+1. Load: a fresh database, migrated by ``users-service migrate`` and seeded with ``--users`` users; then for
+   each scenario, each app in turn (the service, the tutorial-style reference, the raw ceiling), one worker on
+   127.0.0.1 started for it, gets ``--warmup`` seconds of load (discarded) and then ``--duration`` seconds at
+   ``--connections``; ``--rounds`` times over, the median round shown.
 2. Scaling (``--scaling``): a second database with 1,000,050 users; one list page at depth 1k, 100k and 1M,
    median of ``--scaling-repeats`` single requests through HTTP, for each app's own paging.
 
@@ -72,6 +73,8 @@ class Options:
     """Python generator: at most this many requests per measured run (the duration still caps it)."""
     warmup_requests: int | None = None
     apps: tuple[AppName, ...] = APP_NAMES
+    rounds: int = 1
+    """Measurements of each (scenario, app), interleaved; the median one (by requests/s) is reported."""
     load: bool = True
     scaling: bool = False
     scaling_depths: tuple[int, ...] = (1_000, 100_000, 1_000_000)
@@ -157,33 +160,43 @@ async def load_step(options: Options, databases: Databases, report: Report, gene
             )
             measured = LoadSpec(options.connections, options.duration, options.max_requests, options.threads)
             warmup = LoadSpec(options.connections, options.warmup, options.warmup_requests, options.threads)
+            runs = {name: AppRun(name) for name in options.apps}
+            report.runs.extend(runs.values())
             reference: dict[str, Any] | None = None
             sequence = 0
-            for name in options.apps:
-                await settle(url)
-                started = time.perf_counter()
-                async with running_app(name, url) as app:
-                    run = AppRun(name, startup_seconds=round(time.perf_counter() - started, 2))
-                    report.runs.append(run)
-                    say(f"{APPS[name].title}: up in {run.startup_seconds:.1f} s on {app.base_url}")
-                    reference = await check_shape(app, workload, reference)
-                    for scenario in report.scenarios:
-                        sequence += 1
-                        if options.warmup > 0:
-                            warm_plan = plan(scenario.key, app.spec.paging, workload, f"{run_tag}w{sequence}")
-                            await run_load(generator, warm_plan, app.port, warmup)
-                        measured_plan = plan(scenario.key, app.spec.paging, workload, f"{run_tag}m{sequence}")
-                        run.measurements[scenario.key] = await _measure(generator, measured_plan, app, measured)
-                        load = run.measurements[scenario.key].load
-                        say(
-                            f"  {scenario.title:<26} {load.rps:>9,.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
-                            f"p99 {load.p99_ms:7.2f} ms  errors {load.errors}  "
-                            f"other load {run.measurements[scenario.key].other_load_cores:.2f} CPUs"
-                        )
-                        if load.errors:
-                            say(f"    statuses {load.statuses}; server log tail:\n{app.log()[-2000:]}")
-                    usage = app.usage()
-                    run.peak_rss_bytes = None if usage is None else usage.peak_rss_kib * 1024
+            # Scenario by scenario, the apps in turn (each started afresh on a settled database): the machine's
+            # slow spells (another tenant of the host, say) then touch the apps of a scenario alike, rather than
+            # one app's whole series.
+            for scenario in report.scenarios:
+                say(scenario.title)
+                for _ in range(options.rounds):
+                    for name in options.apps:
+                        run = runs[name]
+                        await settle(url)
+                        started = time.perf_counter()
+                        async with running_app(name, url) as app:
+                            if run.startup_seconds is None:
+                                run.startup_seconds = round(time.perf_counter() - started, 2)
+                                reference = await check_shape(app, workload, reference)
+                            sequence += 1
+                            if options.warmup > 0:
+                                warm_plan = plan(scenario.key, app.spec.paging, workload, f"{run_tag}w{sequence}")
+                                await run_load(generator, warm_plan, app.port, warmup)
+                            measured_plan = plan(scenario.key, app.spec.paging, workload, f"{run_tag}m{sequence}")
+                            measurement = await _measure(generator, measured_plan, app, measured)
+                            run.add_round(scenario.key, measurement)
+                            load = measurement.load
+                            say(
+                                f"  {APPS[name].title:<32} {load.rps:>9,.1f} req/s  p50 {load.p50_ms:7.2f} ms  "
+                                f"p99 {load.p99_ms:7.2f} ms  errors {load.errors}  "
+                                f"other load {measurement.other_load_cores:.2f} CPUs"
+                            )
+                            if load.errors:
+                                say(f"    statuses {load.statuses}; server log tail:\n{app.log()[-2000:]}")
+                            usage = app.usage()
+                            if usage is not None:
+                                peak = usage.peak_rss_kib * 1024
+                                run.peak_rss_bytes = max(run.peak_rss_bytes or 0, peak)
     finally:
         await databases.drop(url)
 
@@ -272,6 +285,7 @@ async def run(options: Options, databases: Databases | None = None) -> Report:
             "connections": options.connections,
             "threads": options.threads,
             "duration_s": options.duration,
+            "rounds": options.rounds,
             "warmup_s": options.warmup,
             "max_requests": options.max_requests,
             "users": options.users,
@@ -311,6 +325,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator")
     parser.add_argument("--requests", type=int, help="Python generator: at most this many requests per run")
     parser.add_argument("--apps", default=",".join(APP_NAMES), help="comma-separated, from: " + ", ".join(APP_NAMES))
+    parser.add_argument("--rounds", type=int, default=1, help="measurements per scenario and app, median shown (1)")
     parser.add_argument("--scaling", action="store_true", help="also measure list-page cost by depth (seeds 1M)")
     parser.add_argument("--scaling-only", action="store_true", help="only the scaling step")
     parser.add_argument("--scaling-depths", help="comma-separated depths (default 1000,100000,1000000)")
@@ -332,6 +347,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         generator=arguments.generator,
         max_requests=arguments.requests,
         apps=apps,
+        rounds=arguments.rounds,
         load=not arguments.scaling_only,
         scaling=arguments.scaling or arguments.scaling_only,
         scaling_depths=depths,
@@ -341,6 +357,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     )
     if options.users < 2 or options.connections < 1 or options.threads < 1 or options.threads > options.connections:
         parser.error("need --users >= 2 and 1 <= --threads <= --connections")
+    if options.rounds < 1:
+        parser.error("need --rounds >= 1")
     return options
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.load import LoadResult
+from benchmarks.report import AppRun, Measurement, Report
 from benchmarks.run import Options, run
 from benchmarks.servers import APP_NAMES, APPS
 from tests.databases import create_database, drop_database
@@ -95,3 +97,31 @@ async def test_the_benchmark_runs_every_scenario_on_every_app_without_errors(
 
     assert databases.created
     assert sorted(databases.dropped) == sorted(databases.created)
+
+
+def _measurement(rps: float, errors: int = 0) -> Measurement:
+    load = LoadResult(
+        generator="python",
+        requests=100,
+        seconds=1.0,
+        rps=rps,
+        p50_ms=1.0,
+        p90_ms=2.0,
+        p99_ms=3.0,
+        max_ms=4.0,
+        non_2xx=errors,
+        socket_errors=0,
+        statuses={},
+    )
+    return Measurement(load)
+
+
+def test_of_several_rounds_the_median_is_reported_and_every_error_counts() -> None:
+    service = AppRun("service")
+    for rps, errors in [(900.0, 0), (1200.0, 0), (700.0, 3)]:
+        service.add_round("get_by_id", _measurement(rps, errors))
+
+    assert service.measurements["get_by_id"].load.rps == 900.0
+    assert [each.load.rps for each in service.rounds["get_by_id"]] == [900.0, 1200.0, 700.0]
+    report = Report(meta={"rounds": 3}, scenarios=[], runs=[service])
+    assert ("service: zero errors", "3 errors", False) in report.targets()
