@@ -18,12 +18,13 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self._detail = _DETAIL.format(limit=max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = _DETAIL.format(limit=self.max_bytes)
+        detail = self._detail
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             # Refused before a byte of the body is read.

@@ -74,8 +74,9 @@ class RequestContext:
             nonlocal status, completed
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = [*message.get("headers", ()), id_header, *security_headers(scope["path"])]
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                own = message.get("headers", ())
+                headers = [*own, id_header, *security_headers(scope["path"])]
+                if not any(name.lower() == b"cache-control" for name, _ in own):
                     # Users' data is personal: no shared cache keeps it (ETags still let clients revalidate).
                     headers.append(_NO_STORE)
                 message = {**message, "headers": headers}
