@@ -7,18 +7,20 @@ A unit of work is atomic whichever way it runs:
   latest commits either way, and optimistic versions (``UPDATE ... WHERE version``) guard the writes that
   follow them, not locks.
 - A write whose outcome nobody reads before the commit (``add``, ``update``, ``remove``) waits. If the commit
-  comes next, it is sent alone, and PostgreSQL makes a lone statement atomic by itself; if anything else comes
-  first, BEGIN is sent, then the write, then the rest in that transaction.
+  comes next and the connection has already answered this unit of work, the write is sent alone, and
+  PostgreSQL makes a lone statement atomic by itself. Otherwise BEGIN goes first, then the write, then the
+  rest in that transaction.
 - Any other write (a batch, an idempotency key's claim) begins the transaction at once.
 
-So a registration is one round trip (INSERT) and a change two (SELECT, UPDATE) instead of three and four
-with BEGIN and COMMIT. Each round trip holds a pooled connection and wakes a database backend: under load on
-two CPUs, a PATCH that took four of them ran at the tutorial app's pace.
+So a change is two round trips (SELECT, UPDATE) instead of four with BEGIN and COMMIT. Each round trip holds a
+pooled connection and wakes a database backend: under load on two CPUs, a PATCH that took four of them ran at
+the tutorial app's pace.
 
 The first statement on a connection taken from the pool may find it dead (it died while idle, before asyncpg
-read the EOF): BEGIN or a read is then sent again on another connection, as nothing was done; a lone write is
-not, since the server may have committed it before the connection broke (a 503: the README says what that
-means for a client). A connection goes back to the pool only outside a transaction; one left in any other
+read the EOF): BEGIN or a read is then sent again on another connection, as nothing was done. A write is never
+that first statement: the server may have committed it before the connection broke, and the client could not
+tell (a registration therefore keeps its BEGIN and COMMIT: a connection killed while idle then costs a retry of
+the BEGIN, not a 503). A connection goes back to the pool only outside a transaction; one left in any other
 state is closed, so that no unit of work can inherit half of another's transaction.
 """
 
@@ -80,14 +82,14 @@ class DriverTransaction:
         await write(await self.in_transaction())
 
     async def commit(self) -> None:
-        if self._later is not None and self._transaction is None:
+        if self._later is not None and self._transaction is None and self._used:
             write, self._later = self._later, None
-            await self._first_contact(write, repeatable=False)
+            await write(await self._connection())  # alone: the connection answered this unit of work already
             return
-        if self._transaction is None:
-            return  # reads only
-        await self.in_transaction()  # sends a waiting write
-        await self._end(commit=True)
+        if self._later is not None:
+            await self.in_transaction()  # begins, and sends the waiting write
+        if self._transaction is not None:
+            await self._end(commit=True)
 
     async def rollback(self) -> None:
         self._later = None
