@@ -21,7 +21,7 @@ from application.bulk_import import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ImportRe
 from application.errors import StorageUnavailable
 from entrypoints.bulk_files import FileFormat, MalformedFile, UnknownFormat, format_of, read_rows, user_to_json_line
 from entrypoints.bulk_progress import ImportProgress, summary
-from entrypoints.container import Container
+from entrypoints.container import Container, close_storage
 from entrypoints.logs import configure_logging
 from entrypoints.settings import ConfigurationError, Settings, load_settings
 from entrypoints.tokens import READ_SCOPE, SCOPES, mint_token, verifier_from_settings
@@ -60,8 +60,7 @@ async def _container(settings: Settings) -> AsyncIterator[Container]:
     try:
         yield container
     finally:
-        if settings.storage == "sql":
-            await container.engine().dispose()
+        await close_storage(container)
 
 
 @app.command()

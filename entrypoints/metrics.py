@@ -5,7 +5,7 @@ apps in one process do not collide).
   method, route template (``/users/{user_id}``, ``<unmatched>`` for unknown paths) and status: the label
   values are bounded by the routes, never by what clients send;
 - ``users_service_db_pool_connections_in_use`` / ``_idle``, ``users_service_db_pool_size`` and
-  ``users_service_db_pool_overflow``, read from the SQLAlchemy pool when scraped (SQL storage only);
+  ``users_service_db_pool_overflow``, read from the connection pool when scraped (SQL storage only);
 - ``users_service_build_info{version, python}``;
 - the ``process_*`` metrics (CPU, memory, file descriptors) of the serving process.
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -21,15 +23,48 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
+from adapters.sqlalchemy import DriverPool
+
 _LABELS = ("method", "route", "status")
 # Most requests take a few milliseconds: finer buckets at the low end than the client library's defaults.
 _DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+@dataclass(frozen=True)
+class PoolGauges:
+    in_use: int
+    idle: int
+    size: int
+    overflow: int
+
+
+def engine_pool_gauges(engine: Callable[[], AsyncEngine]) -> Callable[[], PoolGauges | None]:
+    """The gauges of the pool of the engine that ``engine`` gives (at each scrape: a pool that was disposed and
+    re-created is still the one read)."""
+
+    def read() -> PoolGauges | None:
+        pool = engine().pool
+        if not isinstance(pool, QueuePool):
+            return None
+        return PoolGauges(pool.checkedout(), pool.checkedin(), pool.size(), max(pool.overflow(), 0))
+
+    return read
+
+
+def driver_pool_gauges(pool: Callable[[], DriverPool]) -> Callable[[], PoolGauges | None]:
+    return partial(_driver_gauges, pool)
+
+
+def _driver_gauges(pool: Callable[[], DriverPool]) -> PoolGauges:
+    driver = pool()
+    in_use, idle = driver.counts()
+    return PoolGauges(in_use, idle, driver.size, max(in_use + idle - driver.size, 0))
+
+
 class Metrics:
-    def __init__(self, *, version: str, database_engine: Callable[[], AsyncEngine] | None = None) -> None:
-        """``database_engine`` gives the engine whose pool is reported (called at each scrape, so a pool that
-        was disposed and re-created is still the one read); ``None`` for storage without a pool."""
+    def __init__(self, *, version: str, database_pool: Callable[[], PoolGauges | None] | None = None) -> None:
+        """``database_pool`` reads the connection pool's gauges at each scrape; ``None`` for storage without
+        a pool."""
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "users_service_http_requests",
@@ -51,8 +86,8 @@ class Metrics:
             {"version": version, "python": platform.python_version()}
         )
         ProcessCollector(registry=self.registry)
-        if database_engine is not None:
-            self.registry.register(_PoolCollector(database_engine))
+        if database_pool is not None:
+            self.registry.register(_PoolCollector(database_pool))
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -73,36 +108,36 @@ class Metrics:
 class _PoolCollector:
     """The database connection pool, read when scraped."""
 
-    def __init__(self, engine: Callable[[], AsyncEngine]) -> None:
-        self._engine = engine
+    def __init__(self, read: Callable[[], PoolGauges | None]) -> None:
+        self._read = read
 
     def describe(self) -> Iterable[Metric]:
         return self._families(None)
 
     def collect(self) -> Iterable[Metric]:
-        pool = self._engine().pool
-        return self._families(pool) if isinstance(pool, QueuePool) else []
+        gauges = self._read()
+        return [] if gauges is None else self._families(gauges)
 
     @staticmethod
-    def _families(pool: QueuePool | None) -> list[Metric]:
-        def gauge(name: str, documentation: str, read: Callable[[QueuePool], int]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, documentation, value=None if pool is None else read(pool))
+    def _families(gauges: PoolGauges | None) -> list[Metric]:
+        def gauge(name: str, documentation: str, read: Callable[[PoolGauges], int]) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, documentation, value=None if gauges is None else read(gauges))
 
         return [
             gauge(
                 "users_service_db_pool_connections_in_use",
                 "Database connections checked out of the pool, serving a unit of work.",
-                QueuePool.checkedout,
+                lambda pool: pool.in_use,
             ),
             gauge(
                 "users_service_db_pool_connections_idle",
                 "Database connections open and waiting in the pool.",
-                QueuePool.checkedin,
+                lambda pool: pool.idle,
             ),
-            gauge("users_service_db_pool_size", "Connections the pool keeps open once opened.", QueuePool.size),
+            gauge("users_service_db_pool_size", "Connections the pool keeps open once opened.", lambda pool: pool.size),
             gauge(
                 "users_service_db_pool_overflow",
                 "Connections open beyond the pool size (at most DB_MAX_OVERFLOW).",
-                lambda pool: max(pool.overflow(), 0),
+                lambda pool: pool.overflow,
             ),
         ]

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     def storage(self) -> Literal["memory", "sql"]:
         return "memory" if self.database_url == MEMORY_URL else "sql"
 
+    @property
+    def database(self) -> Literal["memory", "sqlite", "postgresql"]:
+        """Which storage adapters serve: in-memory, SQLAlchemy on SQLite, or the driver on PostgreSQL."""
+        if self.database_url == MEMORY_URL:
+            return "memory"
+        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+
 
 class ConfigurationError(Exception):
     """The environment does not describe a configuration the service can run with."""

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from adapters.sqlalchemy import (
+    DriverPool,
+    PostgresUnitOfWork,
+    PostgresUserQueries,
     SqlUnitOfWork,
     SqlUserQueries,
     create_session_factory,
-    create_unit_of_work,
-    create_user_queries,
 )
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from adapters.sqlalchemy.tables import idempotency_keys, users
@@ -31,6 +32,9 @@ class Backend:
     name: str
     url: str = MEMORY_URL
     engine: AsyncEngine | None = None
+    driver_pool: DriverPool | None = None
+    """PostgreSQL: the pool of the adapters on the driver (the engine serves SQLAlchemy's adapters and the
+    suites' own statements)."""
     store: MemoryStore = field(default_factory=MemoryStore)
     portable_sql: bool = False
     """SQLAlchemy's AsyncSession unit of work and Core read side even on PostgreSQL, where the service runs its
@@ -39,16 +43,16 @@ class Backend:
     def unit_of_work(self) -> UnitOfWork:
         if self.engine is None:
             return MemoryUnitOfWork(self.store)
-        if self.portable_sql:
-            return SqlUnitOfWork(create_session_factory(self.engine))
-        return create_unit_of_work(self.engine, create_session_factory(self.engine))
+        if self.driver_pool is not None and not self.portable_sql:
+            return PostgresUnitOfWork(self.driver_pool)
+        return SqlUnitOfWork(create_session_factory(self.engine))
 
     def queries(self) -> UserQueries:
         if self.engine is None:
             return MemoryUserQueries(self.store)
-        if self.portable_sql:
-            return SqlUserQueries(self.engine)
-        return create_user_queries(self.engine)
+        if self.driver_pool is not None and not self.portable_sql:
+            return PostgresUserQueries(self.driver_pool)
+        return SqlUserQueries(self.engine)
 
     async def reset(self) -> None:
         """Start the next test, or the next example of a property-based one, from an empty store."""
@@ -75,6 +79,8 @@ class Backend:
             container.memory_store.override(providers.Object(self.store))
         else:
             container.engine.override(providers.Object(self.engine))
+        if self.driver_pool is not None:
+            container.driver_pool.override(providers.Object(self.driver_pool))
         return container
 
 

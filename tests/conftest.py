@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.sqlalchemy import create_engine, migrations
+from adapters.sqlalchemy import DriverPool, create_engine, migrations
 from tests.backends import Backend
 from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server, postgres_unavailable
 
@@ -79,7 +79,9 @@ async def sqlite_backend(sqlite_url: str) -> AsyncIterator[Backend]:
 @pytest.fixture(scope="session")
 async def postgres_backend(postgres_url: str) -> AsyncIterator[Backend]:
     engine = create_engine(postgres_url, pool_size=25, max_overflow=5)
-    yield Backend("postgres", url=postgres_url, engine=engine)
+    driver_pool = DriverPool(postgres_url, size=25, max_overflow=5)
+    yield Backend("postgres", url=postgres_url, engine=engine, driver_pool=driver_pool)
+    await driver_pool.close()
     await engine.dispose()
 
 

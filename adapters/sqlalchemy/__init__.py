@@ -1,15 +1,18 @@
-"""The SQL storage adapter, for PostgreSQL (asyncpg) and SQLite (aiosqlite): SQLAlchemy 2.x Core on an
-``AsyncSession``, and on PostgreSQL the hot paths straight on the driver, with connections from SQLAlchemy's
-pool (postgres_driver.py)."""
+"""The SQL storage adapter, for PostgreSQL and SQLite: on SQLite, SQLAlchemy 2.x Core on an ``AsyncSession``
+(aiosqlite); on PostgreSQL the same ports straight on asyncpg, with a pool of its own (postgres_driver.py and
+postgres_pool.py say why). SQLAlchemy's adapters work on PostgreSQL too, and the contract suites hold them to
+it there."""
 
-from adapters.sqlalchemy.engine import SqlReadiness, create_engine, create_session_factory
-from adapters.sqlalchemy.per_database import create_unit_of_work, create_user_queries
+from adapters.sqlalchemy.engine import DriverReadiness, SqlReadiness, create_engine, create_session_factory
+from adapters.sqlalchemy.postgres_pool import DriverPool
 from adapters.sqlalchemy.postgres_queries import PostgresUserQueries
 from adapters.sqlalchemy.postgres_unit_of_work import PostgresUnitOfWork
 from adapters.sqlalchemy.queries import SqlUserQueries
 from adapters.sqlalchemy.unit_of_work import SqlUnitOfWork
 
 __all__ = [
+    "DriverPool",
+    "DriverReadiness",
     "PostgresUnitOfWork",
     "PostgresUserQueries",
     "SqlReadiness",
@@ -17,6 +20,4 @@ __all__ = [
     "SqlUserQueries",
     "create_engine",
     "create_session_factory",
-    "create_unit_of_work",
-    "create_user_queries",
 ]

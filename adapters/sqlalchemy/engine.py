@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import event, text
@@ -10,8 +11,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from adapters.sqlalchemy.errors import is_unavailable
+from adapters.sqlalchemy.errors import CONNECTION_LOST, is_unavailable
 from adapters.sqlalchemy.pool import FairAsyncQueuePool
+from adapters.sqlalchemy.postgres_pool import DriverPool
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from application.errors import StorageUnavailable
 
@@ -83,20 +85,55 @@ class SqlReadiness:
             async with self._engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
 
-        try:
-            async with asyncio.timeout(self._timeout):
-                await once_more_if_found_dead(ping)
-        except Exception as error:
-            if is_unavailable(error):
-                raise StorageUnavailable(self._reason(error)) from error
-            raise
+        await _answers_within(lambda: once_more_if_found_dead(ping), patience=self._timeout)
 
-    def _reason(self, error: Exception) -> str:
-        """Why, in words fit for a client: a time or an exception class, never the driver's message (which
-        can name hosts, users or databases)."""
-        if isinstance(error, TimeoutError):
-            return f"no answer within {self._timeout:g} s"
-        if isinstance(error, sa_exc.TimeoutError):
-            return "no free connection in the pool"
-        cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
-        return f"the database does not answer ({type(cause).__name__})"
+
+class DriverReadiness:
+    """Ready when a connection of the driver pool (the one requests use) answers a trivial query within
+    ``timeout`` seconds: a pool with no free connection is not ready either."""
+
+    def __init__(self, pool: DriverPool, timeout: float = 2.0) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    async def check(self) -> None:
+        async def ping() -> None:
+            # Every pooled connection may be found dead once (after a database restart), as requests find them.
+            attempts = self._pool.max_size + 1
+            for attempt in range(1, attempts + 1):
+                connection = await self._pool.acquire()
+                dead = True
+                try:
+                    await connection.fetchval("SELECT 1")
+                    dead = False
+                    return
+                except CONNECTION_LOST:
+                    if attempt == attempts:
+                        raise
+                finally:
+                    await self._pool.release(connection, discard=dead)
+
+        await _answers_within(ping, patience=self._timeout)
+
+
+async def _answers_within(ping: Callable[[], Awaitable[None]], *, patience: float) -> None:
+    try:
+        async with asyncio.timeout(patience):
+            await ping()
+    except StorageUnavailable:
+        raise
+    except Exception as error:
+        if is_unavailable(error):
+            raise StorageUnavailable(_reason(error, patience)) from error
+        raise
+
+
+def _reason(error: Exception, timeout: float) -> str:
+    """Why, in words fit for a client: a time or an exception class, never the driver's message (which can name
+    hosts, users or databases)."""
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, sa_exc.TimeoutError):
+        return "no free connection in the pool"
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
+    return f"the database does not answer ({type(cause).__name__})"

@@ -1,5 +1,5 @@
-"""What the PostgreSQL adapters on the driver share: asyncpg connections borrowed from the engine's pool, and
-the SQL that reads users.
+"""What the PostgreSQL adapters on the driver share: the SQL that reads users, and what a unit of work's
+repositories need from it.
 
 Through SQLAlchemy's execution layer (statement building, cache keys, execution context, greenlet hops,
 result wrapping, and the ORM session on the write side) a statement cost several times the CPU of the same
@@ -7,9 +7,8 @@ statement on asyncpg: 850-1,060 against 300 us for a PATCH's BEGIN, SELECT, UPDA
 one process, 32 concurrent units of work). So on PostgreSQL the read side and the unit of work send fixed SQL
 text, which asyncpg prepares once per connection and keeps in its statement cache.
 
-The connections still come from the engine's pool: its size, timeout, fairness, metrics and disposal stay
-the one truth. They are taken from the pool itself, without SQLAlchemy's ``Connection`` around them (that
-wrapper and its close cost as much CPU as a read: 224 against 99 us per read in all).
+The connections come from an asyncpg pool of their own (postgres_pool.py), with the sizes, timeouts and
+statement timeout of the settings.
 """
 
 from __future__ import annotations
@@ -18,11 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
 
-from application.errors import StorageUnavailable
 from domain.repository import UserQuery
 from domain.users import User, username_key
 
@@ -68,37 +63,9 @@ def select_page(query: UserQuery) -> tuple[str, list[Any]]:
     return f"SELECT {COLUMNS} FROM users{where} ORDER BY id LIMIT ${len(arguments)}", arguments  # noqa: S608
 
 
-def driver_of(pooled: PoolProxiedConnection) -> asyncpg.Connection:
-    connection = pooled.driver_connection
-    if connection is None:
-        raise RuntimeError("a pooled connection without its driver connection")  # only once closed
-    return connection
-
-
 def rows_changed(status: str) -> int:
     """The row count of a command tag: ``UPDATE 1`` -> 1."""
     return int(status.rpartition(" ")[2])
-
-
-class DriverConnections:
-    """asyncpg connections from ``engine``'s pool; each must be given back with ``close()``."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._checkout = engine.sync_engine.raw_connection
-        # Every pooled connection may be found closed once (a database restart ends them all) before a fresh
-        # one is made.
-        self.attempts: Final[int] = engine.pool.size() + 2  # type: ignore[attr-defined]
-
-    async def take(self) -> PoolProxiedConnection:
-        """A pooled connection not known to be closed. One that the server or the network ended while it
-        idled (asyncpg reads the EOF meanwhile) is dropped and another taken, without a round trip."""
-        for _ in range(self.attempts):
-            pooled = await greenlet_spawn(self._checkout)
-            if not driver_of(pooled).is_closed():
-                return pooled
-            pooled.invalidate()
-            pooled.close()
-        raise StorageUnavailable("no open connection to the database")
 
 
 LaterWrite = Callable[[asyncpg.Connection], Awaitable[None]]

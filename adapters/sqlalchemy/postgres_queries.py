@@ -1,7 +1,8 @@
 """The PostgreSQL read side, straight on the driver (see postgres_driver.py for why).
 
 A lone read has nothing to undo: a connection that the statement finds dead (the server or the network ended
-it while it idled, and asyncpg had not read the EOF yet) is dropped and the read run again on another. Every
+it while it idled, and asyncpg had not read the EOF yet; one it had read is replaced by the pool before it is
+handed out) is dropped and the read run again on another. Every
 pooled connection may be dead (after a database restart): the attempts are bounded by the pool's size, then
 ``StorageUnavailable`` (503).
 """
@@ -13,10 +14,10 @@ from typing import TypeVar
 from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy.errors import CONNECTION_LOST, storage_errors
-from adapters.sqlalchemy.postgres_driver import SELECT_ONE, DriverConnections, driver_of, select_page, to_user
+from adapters.sqlalchemy.postgres_driver import SELECT_ONE, select_page, to_user
+from adapters.sqlalchemy.postgres_pool import DriverPool
 from application.errors import StorageUnavailable
 from application.queries import UserQueries
 from domain.repository import UserQuery
@@ -26,8 +27,11 @@ T = TypeVar("T")
 
 
 class PostgresUserQueries(UserQueries):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._connections = DriverConnections(engine)
+    def __init__(self, pool: DriverPool) -> None:
+        self._pool = pool
+        # Every pooled connection may be found dead once (a database restart ends them all) before a fresh one
+        # is made.
+        self._attempts = pool.max_size + 2
 
     async def get(self, user_id: UUID) -> User | None:
         row = await self._fetch(lambda connection: connection.fetchrow(SELECT_ONE, user_id))
@@ -39,13 +43,14 @@ class PostgresUserQueries(UserQueries):
         return [to_user(row) for row in rows]
 
     async def _fetch(self, run: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        for _ in range(self._connections.attempts):
+        for _ in range(self._attempts):
             with storage_errors():
-                pooled = await self._connections.take()
+                connection = await self._pool.acquire()
+                dead = False
                 try:
-                    return await run(driver_of(pooled))
-                except CONNECTION_LOST as error:
-                    pooled.invalidate(error)
+                    return await run(connection)
+                except CONNECTION_LOST:
+                    dead = True
                 finally:
-                    pooled.close()
+                    await self._pool.release(connection, discard=dead)
         raise StorageUnavailable("no open connection to the database")

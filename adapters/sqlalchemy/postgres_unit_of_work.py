@@ -32,12 +32,11 @@ from types import TracebackType
 from typing import TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
 
 from adapters.sqlalchemy.errors import CONNECTION_LOST, storage_errors
-from adapters.sqlalchemy.postgres_driver import DriverConnections, LaterWrite, driver_of
+from adapters.sqlalchemy.postgres_driver import LaterWrite
 from adapters.sqlalchemy.postgres_idempotency import PostgresIdempotencyRecords
+from adapters.sqlalchemy.postgres_pool import DriverPool, usable
 from adapters.sqlalchemy.postgres_repository import PostgresUserRepository
 from application.errors import StorageUnavailable
 from application.unit_of_work import UnitOfWork
@@ -50,9 +49,9 @@ T = TypeVar("T")
 class DriverTransaction:
     """The connection, transaction and waiting write of one unit of work, shared by its repositories."""
 
-    def __init__(self, connections: DriverConnections) -> None:
-        self._connections = connections
-        self._pooled: PoolProxiedConnection | None = None
+    def __init__(self, pool: DriverPool) -> None:
+        self._pool = pool
+        self._connection: asyncpg.Connection | None = None
         self._used = False  # a statement went out on the connection
         self._transaction: asyncpg.transaction.Transaction | None = None
         self._later: LaterWrite | None = None
@@ -67,7 +66,7 @@ class DriverTransaction:
         """The connection inside the unit of work's transaction, begun here if need be."""
         if self._transaction is None:
             self._transaction = await self._first_contact(_begin, repeatable=True)
-        connection = await self._connection()
+        connection = await self._connected()
         if self._later is not None:
             write, self._later = self._later, None
             await write(connection)
@@ -84,7 +83,7 @@ class DriverTransaction:
     async def commit(self) -> None:
         if self._later is not None and self._transaction is None and self._used:
             write, self._later = self._later, None
-            await write(await self._connection())  # alone: the connection answered this unit of work already
+            await write(await self._connected())  # alone: the connection answered this unit of work already
             return
         if self._later is not None:
             await self.in_transaction()  # begins, and sends the waiting write
@@ -101,17 +100,18 @@ class DriverTransaction:
             with storage_errors():
                 await (transaction.commit() if commit else transaction.rollback())
 
-    async def _connection(self) -> asyncpg.Connection:
-        if self._pooled is None:
+    async def _connected(self) -> asyncpg.Connection:
+        if self._connection is None:
             with storage_errors():
-                self._pooled = await self._connections.take()
-        return driver_of(self._pooled)
+                self._connection = await self._pool.acquire()
+        return self._connection
 
     async def _first_contact(self, statement: Callable[[asyncpg.Connection], Awaitable[T]], *, repeatable: bool) -> T:
         """Run ``statement``; if it is the first on its connection and finds that connection dead, run it again
         on another one (when ``repeatable``: nothing of the unit of work can have reached the database)."""
-        for _ in range(self._connections.attempts):
-            connection = await self._connection()
+        # Every pooled connection may be found dead once (a database restart ends them all).
+        for _ in range(self._pool.max_size + 2):
+            connection = await self._connected()
             first, self._used = not self._used, True
             try:
                 with storage_errors():
@@ -119,18 +119,17 @@ class DriverTransaction:
             except StorageUnavailable as error:
                 if not (first and repeatable and isinstance(error.__cause__, CONNECTION_LOST)):
                     raise
-                self.release(dead=True)
+                await self.release(dead=True)
         raise StorageUnavailable("no open connection to the database")
 
-    def release(self, *, dead: bool = False) -> None:
+    async def release(self, *, dead: bool = False) -> None:
         """Give the connection back to the pool, or close it if it is ``dead`` or may be in a transaction."""
-        pooled, self._pooled, self._used = self._pooled, None, False
-        if pooled is None:
+        connection, self._connection, self._used = self._connection, None, False
+        if connection is None:
             return
-        connection = driver_of(pooled)
-        if dead or self._transaction is not None or connection.is_closed() or connection.is_in_transaction():
-            pooled.invalidate()
-        pooled.close()
+        unsound = dead or self._transaction is not None or not usable(connection) or connection.is_in_transaction()
+        self._transaction = None
+        await self._pool.release(connection, discard=unsound)
 
 
 async def _begin(connection: asyncpg.Connection) -> asyncpg.transaction.Transaction:
@@ -140,12 +139,12 @@ async def _begin(connection: asyncpg.Connection) -> asyncpg.transaction.Transact
 
 
 class PostgresUnitOfWork(UnitOfWork):
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._connections = DriverConnections(engine)
+    def __init__(self, pool: DriverPool) -> None:
+        self._pool = pool
         self._work: DriverTransaction | None = None
 
     async def _begin(self) -> None:
-        self._work = DriverTransaction(self._connections)
+        self._work = DriverTransaction(self._pool)
         self.users = PostgresUserRepository(self._work)
         self.idempotency = PostgresIdempotencyRecords(self._work)
 
@@ -170,7 +169,7 @@ class PostgresUnitOfWork(UnitOfWork):
         finally:
             work, self._work = self._work, None
             if work is not None:
-                work.release()
+                await work.release()
 
     def _active(self) -> DriverTransaction:
         if self._work is None:

@@ -11,7 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from entrypoints import __version__
-from entrypoints.container import Container
+from entrypoints.container import Container, close_storage
 from entrypoints.http import health, metrics, users
 from entrypoints.http.access_control import AccessControl, document_access_control
 from entrypoints.http.body_limit import BodyLimit
@@ -53,8 +53,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if container.settings().storage == "sql":
-            await container.engine().dispose()
+        await close_storage(container)
 
     app = _ObservedFastAPI(
         metrics=container.metrics(),

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
-from entrypoints.container import Container
+from entrypoints.container import Container, close_storage
 from entrypoints.http.app import create_app
 from tests.auth import app_settings, bearer
 from tests.http.problems import assert_problem
@@ -63,7 +63,7 @@ async def unreachable_client() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
         yield client
-    await container.engine().dispose()
+    await close_storage(container)
 
 
 @pytest.mark.postgres

@@ -88,12 +88,21 @@ async def test_the_database_pool_is_reported_on_sql_storage(client: httpx.AsyncC
     assert set(_POOL) <= names
     assert _value(samples, "users_service_db_pool_connections_in_use") == 0
     assert _value(samples, "users_service_db_pool_connections_idle") >= 1
-    assert _value(samples, "users_service_db_pool_size") == backend.engine.pool.size()  # type: ignore[attr-defined]
     assert _value(samples, "users_service_db_pool_overflow") >= 0
 
-    async with backend.engine.connect() as connection:  # read at scrape time: follows what is in use now
-        await connection.exec_driver_sql("SELECT 1")
-        assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 1
+    # Read at scrape time: follows what is in use now.
+    if backend.driver_pool is not None:  # PostgreSQL: the pool of the adapters on the driver
+        assert _value(samples, "users_service_db_pool_size") == backend.driver_pool.size
+        connection = await backend.driver_pool.acquire()
+        try:
+            assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 1
+        finally:
+            await backend.driver_pool.release(connection)
+    else:
+        assert _value(samples, "users_service_db_pool_size") == backend.engine.pool.size()  # type: ignore[attr-defined]
+        async with backend.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+            assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 1
     assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 0
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from dependency_injector import providers
 
-from entrypoints.container import Container
+from entrypoints.container import Container, close_storage
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.auth import bearer
@@ -26,4 +26,4 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
             yield client
     finally:
-        await container.engine().dispose()
+        await close_storage(container)

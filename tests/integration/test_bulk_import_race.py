@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.sqlalchemy import PostgresUnitOfWork
+from adapters.sqlalchemy import DriverPool, PostgresUnitOfWork
 from adapters.sqlalchemy.postgres_driver import UnitOfWorkStatements
 from adapters.sqlalchemy.postgres_repository import PostgresUserRepository
 from application.bulk_export import export_users
@@ -39,8 +38,8 @@ class RacedRepository(PostgresUserRepository):
 
 
 class RacedUnitOfWork(PostgresUnitOfWork):
-    def __init__(self, engine: AsyncEngine, backend: Backend, rival: dict[str, str]) -> None:
-        super().__init__(engine)
+    def __init__(self, pool: DriverPool, backend: Backend, rival: dict[str, str]) -> None:
+        super().__init__(pool)
         self._backend = backend
         self._rival = rival
 
@@ -62,8 +61,8 @@ async def test_a_user_registered_meanwhile_is_skipped_and_the_rest_of_the_batch_
     postgres_backend: Backend, rival: dict[str, str], expected: list[str]
 ) -> None:
     await postgres_backend.reset()
-    assert postgres_backend.engine is not None
-    uow = RacedUnitOfWork(postgres_backend.engine, postgres_backend, rival)
+    assert postgres_backend.driver_pool is not None
+    uow = RacedUnitOfWork(postgres_backend.driver_pool, postgres_backend, rival)
     rows = [(n + 1, {"username": f"user{n}", "email": f"user{n}@example.com"}) for n in range(4)]
 
     report = await import_users(uow, rows)
