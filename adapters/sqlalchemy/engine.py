@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import CONNECTION_LOST, is_unavailable
 from adapters.sqlalchemy.pool import FairAsyncQueuePool
-from adapters.sqlalchemy.postgres_pool import DriverPool
+from adapters.sqlalchemy.postgres_pool import DriverPool, connect_options
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from application.errors import StorageUnavailable
 
@@ -51,14 +51,7 @@ def create_engine(
         # No pre-ping (three round trips per checkout with asyncpg): a connection found dead is replaced and
         # the statement run again where that is safe (stale_connections.py).
         pool_pre_ping=False,
-        connect_args={
-            "timeout": connect_timeout,
-            # Enforced by the server, not by a client-side timer (asyncpg's command_timeout): PostgreSQL cancels
-            # the statement where it runs and releases its locks, the connection stays sound for the next
-            # request, and the client gets SQLSTATE 57014. Sent in the start-up packet: no round trip. In whole
-            # milliseconds, at least one: 0 would mean no limit at all.
-            "server_settings": {"statement_timeout": str(max(1, round(statement_timeout * 1000)))},
-        },
+        connect_args=connect_options(connect_timeout=connect_timeout, statement_timeout=statement_timeout),
     )
 
 

@@ -45,6 +45,18 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def connect_options(*, connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
+    """asyncpg's ``connect()`` arguments for every connection of the service."""
+    return {
+        "timeout": connect_timeout,
+        # Enforced by the server, not by a client-side timer (asyncpg's command_timeout): PostgreSQL cancels
+        # the statement where it runs and releases its locks, the connection stays sound for the next
+        # request, and the client gets SQLSTATE 57014. Sent in the start-up packet: no round trip. In whole
+        # milliseconds, at least one: 0 would mean no limit at all.
+        "server_settings": {"statement_timeout": str(max(1, round(statement_timeout * 1000)))},
+    }
+
+
 async def _keep_session(_: asyncpg.Connection) -> None:
     """The service changes no session state (settings, listeners, advisory locks): nothing to reset."""
 
@@ -64,13 +76,7 @@ class DriverPool:
         self.max_size = size + max_overflow
         self._url = url
         self._timeout = timeout
-        self._connect_options: dict[str, Any] = {
-            "timeout": connect_timeout,
-            # Enforced by the server: PostgreSQL cancels the statement where it runs and releases its locks,
-            # and the connection stays sound (SQLSTATE 57014). In whole milliseconds, at least one: 0 would
-            # mean no limit at all.
-            "server_settings": {"statement_timeout": str(max(1, round(statement_timeout * 1000)))},
-        }
+        self._connect_options = connect_options(connect_timeout=connect_timeout, statement_timeout=statement_timeout)
         self._pool: asyncpg.Pool | None = None
         self._line: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

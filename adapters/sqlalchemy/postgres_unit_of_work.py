@@ -26,9 +26,7 @@ state is closed, so that no unit of work can inherit half of another's transacti
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
@@ -40,8 +38,6 @@ from adapters.sqlalchemy.postgres_pool import DriverPool, usable
 from adapters.sqlalchemy.postgres_repository import PostgresUserRepository
 from application.errors import StorageUnavailable
 from application.unit_of_work import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -154,22 +150,10 @@ class PostgresUnitOfWork(UnitOfWork):
     async def rollback(self) -> None:
         await self._active().rollback()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            await super().__aexit__(exc_type, exc, traceback)
-        except StorageUnavailable:
-            # The connection died, and the server dropped the uncommitted transaction with it: there is
-            # nothing left to undo, and the error that brought us here (if any) is the one to report.
-            log.warning("rollback skipped: the connection was lost")
-        finally:
-            work, self._work = self._work, None
-            if work is not None:
-                await work.release()
+    async def _end(self) -> None:
+        work, self._work = self._work, None
+        if work is not None:
+            await work.release()
 
     def _active(self) -> DriverTransaction:
         if self._work is None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from types import TracebackType
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sqlalchemy.errors import storage_errors
 from adapters.sqlalchemy.idempotency import SqlIdempotencyRecords
 from adapters.sqlalchemy.repository import SqlUserRepository
 from adapters.sqlalchemy.statements import TransactionStatements
-from application.errors import StorageUnavailable
 from application.unit_of_work import UnitOfWork
-
-log = logging.getLogger(__name__)
 
 
 class SqlUnitOfWork(UnitOfWork):
@@ -38,22 +32,10 @@ class SqlUnitOfWork(UnitOfWork):
         with storage_errors():
             await self._active_session().rollback()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            await super().__aexit__(exc_type, exc, traceback)
-        except StorageUnavailable:
-            # The connection died, and the server dropped the uncommitted transaction with it: there is
-            # nothing left to undo, and the error that brought us here (if any) is the one to report.
-            log.warning("rollback skipped: the connection was lost")
-        finally:
-            session, self._session = self._session, None
-            if session is not None:
-                await session.close()
+    async def _end(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     def _active_session(self) -> AsyncSession:
         if self._session is None:
