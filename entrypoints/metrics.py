@@ -15,7 +15,6 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -52,13 +51,14 @@ def engine_pool_gauges(engine: Callable[[], AsyncEngine]) -> Callable[[], PoolGa
 
 
 def driver_pool_gauges(pool: Callable[[], DriverPool]) -> Callable[[], PoolGauges | None]:
-    return partial(_driver_gauges, pool)
+    """The gauges of the asyncpg pool that ``pool`` gives, read at each scrape."""
 
+    def read() -> PoolGauges | None:
+        driver = pool()
+        in_use, idle = driver.counts()
+        return PoolGauges(in_use, idle, driver.size, max(in_use + idle - driver.size, 0))
 
-def _driver_gauges(pool: Callable[[], DriverPool]) -> PoolGauges:
-    driver = pool()
-    in_use, idle = driver.counts()
-    return PoolGauges(in_use, idle, driver.size, max(in_use + idle - driver.size, 0))
+    return read
 
 
 class Metrics:

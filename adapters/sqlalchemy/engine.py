@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from adapters.sqlalchemy.errors import CONNECTION_LOST, is_unavailable
+from adapters.sqlalchemy.errors import is_unavailable
 from adapters.sqlalchemy.pool import FairAsyncQueuePool
 from adapters.sqlalchemy.postgres_pool import DriverPool, connect_options
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
@@ -90,23 +91,11 @@ class DriverReadiness:
         self._timeout = timeout
 
     async def check(self) -> None:
-        async def ping() -> None:
-            # Every pooled connection may be found dead once (after a database restart), as requests find them.
-            attempts = self._pool.max_size + 1
-            for attempt in range(1, attempts + 1):
-                connection = await self._pool.acquire()
-                dead = True
-                try:
-                    await connection.fetchval("SELECT 1")
-                    dead = False
-                    return
-                except CONNECTION_LOST:
-                    if attempt == attempts:
-                        raise
-                finally:
-                    await self._pool.release(connection, discard=dead)
+        await _answers_within(lambda: self._pool.run_alone(_select_one), patience=self._timeout)
 
-        await _answers_within(ping, patience=self._timeout)
+
+async def _select_one(connection: asyncpg.Connection) -> None:
+    await connection.fetchval("SELECT 1")
 
 
 async def _answers_within(ping: Callable[[], Awaitable[None]], *, patience: float) -> None:

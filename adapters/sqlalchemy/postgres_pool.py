@@ -20,12 +20,16 @@ What it is given on top:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from adapters.sqlalchemy.errors import CONNECTION_LOST
 from application.errors import StorageUnavailable
+
+T = TypeVar("T")
 
 # At shutdown, how long connections still in use may take to come back before they are cut.
 _CLOSE_SECONDS = 5.0
@@ -74,6 +78,9 @@ class DriverPool:
     ) -> None:
         self.size = size
         self.max_size = size + max_overflow
+        # Every pooled connection may be found dead once (a database restart ends them all); after that many,
+        # the pool opens a fresh one.
+        self.attempts_to_reach_a_live_connection = self.max_size + 1
         self._url = url
         self._timeout = timeout
         self._connect_options = connect_options(connect_timeout=connect_timeout, statement_timeout=statement_timeout)
@@ -108,6 +115,21 @@ class DriverPool:
             await pool.release(connection)
         finally:
             line.release()
+
+    async def run_alone(self, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``statement``, which needs no transaction (a read, a ping), on a live connection: one that it finds
+        dead (closed while it idled, before asyncpg read the EOF) is closed, and the statement run again on
+        another, since nothing was done."""
+        for _ in range(self.attempts_to_reach_a_live_connection):
+            connection = await self.acquire()
+            dead = False
+            try:
+                return await statement(connection)
+            except CONNECTION_LOST:
+                dead = True
+            finally:
+                await self.release(connection, discard=dead)
+        raise StorageUnavailable("no open connection to the database")
 
     def counts(self) -> tuple[int, int]:
         """(connections in use, connections open and idle), for the metrics."""

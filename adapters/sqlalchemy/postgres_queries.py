@@ -15,10 +15,9 @@ from uuid import UUID
 
 import asyncpg  # type: ignore[import-untyped]
 
-from adapters.sqlalchemy.errors import CONNECTION_LOST, storage_errors
+from adapters.sqlalchemy.errors import storage_errors
 from adapters.sqlalchemy.postgres_driver import SELECT_ONE, select_page, to_user
 from adapters.sqlalchemy.postgres_pool import DriverPool
-from application.errors import StorageUnavailable
 from application.queries import UserQueries
 from domain.repository import UserQuery
 from domain.users import User
@@ -29,9 +28,6 @@ T = TypeVar("T")
 class PostgresUserQueries(UserQueries):
     def __init__(self, pool: DriverPool) -> None:
         self._pool = pool
-        # Every pooled connection may be found dead once (a database restart ends them all) before a fresh one
-        # is made.
-        self._attempts = pool.max_size + 2
 
     async def get(self, user_id: UUID) -> User | None:
         row = await self._fetch(lambda connection: connection.fetchrow(SELECT_ONE, user_id))
@@ -43,14 +39,5 @@ class PostgresUserQueries(UserQueries):
         return [to_user(row) for row in rows]
 
     async def _fetch(self, run: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        for _ in range(self._attempts):
-            with storage_errors():
-                connection = await self._pool.acquire()
-                dead = False
-                try:
-                    return await run(connection)
-                except CONNECTION_LOST:
-                    dead = True
-                finally:
-                    await self._pool.release(connection, discard=dead)
-        raise StorageUnavailable("no open connection to the database")
+        with storage_errors():
+            return await self._pool.run_alone(run)

@@ -105,8 +105,7 @@ class DriverTransaction:
     async def _first_contact(self, statement: Callable[[asyncpg.Connection], Awaitable[T]], *, repeatable: bool) -> T:
         """Run ``statement``; if it is the first on its connection and finds that connection dead, run it again
         on another one (when ``repeatable``: nothing of the unit of work can have reached the database)."""
-        # Every pooled connection may be found dead once (a database restart ends them all).
-        for _ in range(self._pool.max_size + 2):
+        for _ in range(self._pool.attempts_to_reach_a_live_connection):
             connection = await self._connected()
             first, self._used = not self._used, True
             try:
