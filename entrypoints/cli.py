@@ -13,6 +13,7 @@ from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from alembic.util import CommandError
+from dependency_injector.ext.starlette import Lifespan
 
 from adapters.sqlalchemy import migrations
 from adapters.sqlalchemy.errors import is_unavailable
@@ -21,7 +22,7 @@ from application.bulk_import import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ImportRe
 from application.errors import StorageUnavailable
 from entrypoints.bulk_files import FileFormat, MalformedFile, UnknownFormat, format_of, read_rows, user_to_json_line
 from entrypoints.bulk_progress import ImportProgress, summary
-from entrypoints.container import Container, close_storage
+from entrypoints.container import Container
 from entrypoints.logs import configure_logging
 from entrypoints.settings import ConfigurationError, Settings, load_settings
 from entrypoints.tokens import READ_SCOPE, SCOPES, mint_token, verifier_from_settings
@@ -54,13 +55,11 @@ def _settings(*, serving: bool = False) -> Settings:
 
 @contextlib.asynccontextmanager
 async def _container(settings: Settings) -> AsyncIterator[Container]:
-    """The composition root for one command run, its database pool closed at the end."""
+    """The composition root for one command run, its storage's resources shut down at the end."""
     container = Container()
     container.settings.override(settings)
-    try:
+    async with Lifespan(container.storage()):
         yield container
-    finally:
-        await close_storage(container)
 
 
 @app.command()
@@ -144,7 +143,7 @@ def check() -> None:
 
     async def reach() -> None:
         async with _container(settings) as container:
-            await container.readiness().check()
+            await container.storage().readiness().check()
 
     try:
         asyncio.run(reach())
@@ -239,7 +238,7 @@ def import_(
 
         async with _container(settings) as container:
             report = await import_users(
-                container.unit_of_work(),
+                container.storage().unit_of_work(),
                 read_rows(stream, chosen_format),
                 batch_size=batch_size,
                 dry_run=dry_run,
@@ -280,7 +279,7 @@ def export(
     async def write_all(sink: TextIO) -> int:
         count = 0
         async with _container(settings) as container:
-            async for user in export_users(container.user_queries()):
+            async for user in export_users(container.storage().user_queries()):
                 sink.write(user_to_json_line(user))
                 count += 1
         return count

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from adapters.sqlalchemy import DriverPool
+from adapters.sqlalchemy import Database
 
 _LABELS = ("method", "route", "status")
 # Most requests take a few milliseconds: finer buckets at the low end than the client library's defaults.
@@ -37,26 +36,15 @@ class PoolGauges:
     overflow: int
 
 
-def engine_pool_gauges(engine: Callable[[], AsyncEngine]) -> Callable[[], PoolGauges | None]:
-    """The gauges of the pool of the engine that ``engine`` gives (at each scrape: a pool that was disposed and
-    re-created is still the one read)."""
+def database_pool_gauges(database: Callable[[], Database]) -> Callable[[], PoolGauges | None]:
+    """The gauges of the pool of the engine that ``database`` gives, read at each scrape (a pool that was
+    disposed and re-created is still the one read)."""
 
     def read() -> PoolGauges | None:
-        pool = engine().pool
+        pool = database().engine.pool
         if not isinstance(pool, QueuePool):
             return None
         return PoolGauges(pool.checkedout(), pool.checkedin(), pool.size(), max(pool.overflow(), 0))
-
-    return read
-
-
-def driver_pool_gauges(pool: Callable[[], DriverPool]) -> Callable[[], PoolGauges | None]:
-    """The gauges of the asyncpg pool that ``pool`` gives, read at each scrape."""
-
-    def read() -> PoolGauges | None:
-        driver = pool()
-        in_use, idle = driver.counts()
-        return PoolGauges(in_use, idle, driver.size, max(in_use + idle - driver.size, 0))
 
     return read
 

@@ -136,14 +136,8 @@ class Settings(BaseSettings):
 
     @property
     def storage(self) -> Literal["memory", "sql"]:
+        """Which storage serves: the in-memory one, or SQL (PostgreSQL or SQLite) through SQLAlchemy."""
         return "memory" if self.database_url == MEMORY_URL else "sql"
-
-    @property
-    def database(self) -> Literal["memory", "sqlite", "postgresql"]:
-        """Which storage adapters serve: in-memory, SQLAlchemy on SQLite, or the driver on PostgreSQL."""
-        if self.database_url == MEMORY_URL:
-            return "memory"
-        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
 
 
 class ConfigurationError(Exception):

@@ -7,17 +7,9 @@ from dataclasses import dataclass, field, fields
 import pytest
 from dependency_injector import providers
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
-from adapters.sqlalchemy import (
-    DriverPool,
-    PostgresUnitOfWork,
-    PostgresUserQueries,
-    SqlUnitOfWork,
-    SqlUserQueries,
-    create_session_factory,
-)
+from adapters.sqlalchemy import Database, SqlUnitOfWork, SqlUserQueries
 from adapters.sqlalchemy.stale_connections import once_more_if_found_dead
 from adapters.sqlalchemy.tables import idempotency_keys, users
 from application.queries import UserQueries
@@ -31,37 +23,27 @@ from tests.auth import app_settings
 class Backend:
     name: str
     url: str = MEMORY_URL
-    engine: AsyncEngine | None = None
-    driver_pool: DriverPool | None = None
-    """PostgreSQL: the pool of the adapters on the driver (the engine serves SQLAlchemy's adapters and the
-    suites' own statements)."""
+    database: Database | None = None
     store: MemoryStore = field(default_factory=MemoryStore)
-    portable_sql: bool = False
-    """SQLAlchemy's AsyncSession unit of work and Core read side even on PostgreSQL, where the service runs its
-    adapters on the driver instead: the contract suites hold those to the contract there too."""
 
     def unit_of_work(self) -> UnitOfWork:
-        if self.engine is None:
+        if self.database is None:
             return MemoryUnitOfWork(self.store)
-        if self.driver_pool is not None and not self.portable_sql:
-            return PostgresUnitOfWork(self.driver_pool)
-        return SqlUnitOfWork(create_session_factory(self.engine))
+        return SqlUnitOfWork(self.database)
 
     def queries(self) -> UserQueries:
-        if self.engine is None:
+        if self.database is None:
             return MemoryUserQueries(self.store)
-        if self.driver_pool is not None and not self.portable_sql:
-            return PostgresUserQueries(self.driver_pool)
-        return SqlUserQueries(self.engine)
+        return SqlUserQueries(self.database)
 
     async def reset(self) -> None:
         """Start the next test, or the next example of a property-based one, from an empty store."""
-        if self.engine is None:
+        if self.database is None:
             # Emptied in place: an app already built on this backend (the stateful tests' one) sees it too.
             for index in fields(self.store):
                 getattr(self.store, index.name).clear()
             return
-        engine = self.engine
+        engine = self.database.engine
 
         async def empty() -> None:
             async with engine.begin() as connection:
@@ -72,15 +54,13 @@ class Backend:
         await once_more_if_found_dead(empty)
 
     def container(self) -> Container:
-        """The app's container, configured for this backend and sharing its engine or store."""
+        """The app's container, configured for this backend and sharing its database or store."""
         container = Container()
         container.settings.override(providers.Object(app_settings(database_url=self.url)))
-        if self.engine is None:
-            container.memory_store.override(providers.Object(self.store))
+        if self.database is None:
+            container.storage().store.override(providers.Object(self.store))
         else:
-            container.engine.override(providers.Object(self.engine))
-        if self.driver_pool is not None:
-            container.driver_pool.override(providers.Object(self.driver_pool))
+            container.storage().database.override(providers.Object(self.database))
         return container
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from adapters.sqlalchemy import DriverPool, create_engine, migrations
+from adapters.sqlalchemy import Database, migrations
 from tests.backends import Backend
 from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server, postgres_unavailable
 
@@ -71,18 +71,16 @@ async def memory_backend() -> Backend:
 
 @pytest.fixture(scope="session")
 async def sqlite_backend(sqlite_url: str) -> AsyncIterator[Backend]:
-    engine = create_engine(sqlite_url)
-    yield Backend("sqlite", url=sqlite_url, engine=engine)
-    await engine.dispose()
+    database = Database.open(sqlite_url)
+    yield Backend("sqlite", url=sqlite_url, database=database)
+    await database.dispose()
 
 
 @pytest.fixture(scope="session")
 async def postgres_backend(postgres_url: str) -> AsyncIterator[Backend]:
-    engine = create_engine(postgres_url, pool_size=25, max_overflow=5)
-    driver_pool = DriverPool(postgres_url, size=25, max_overflow=5)
-    yield Backend("postgres", url=postgres_url, engine=engine, driver_pool=driver_pool)
-    await driver_pool.close()
-    await engine.dispose()
+    database = Database.open(postgres_url, pool_size=25, max_overflow=5)
+    yield Backend("postgres", url=postgres_url, database=database)
+    await database.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE
@@ -24,37 +23,24 @@ _KEY_DETAIL = re.compile(r"Key \([a-z_]+\)=\((.*)\) already exists\.", re.DOTALL
 # 57P01 admin shutdown), 40001/40P01 serialization failure and deadlock.
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57", "40001", "40P01")
 
-# What asyncpg raises, where the PostgreSQL adapters use it directly, once a connection is gone. A backend
-# ended by the server (pg_terminate_backend, a restart) can leave asyncpg's protocol in a state it reports as
-# an InternalClientError before it notices the EOF.
-CONNECTION_LOST = (
-    OSError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-)
 
-
-def _sqlstate(error: sa_exc.DBAPIError) -> str:
-    return str(getattr(error.orig, "sqlstate", None) or "")
-
-
-def _driver_error(error: Exception) -> object:
-    """asyncpg's own exception: the error itself where the driver is used directly, else the original one
-    that SQLAlchemy's adapter wraps."""
-    if isinstance(error, sa_exc.DBAPIError):
-        return getattr(error.orig, "__cause__", None)
+def _driver_error(error: BaseException) -> object:
+    """The driver's own exception (asyncpg's, sqlite3's) behind a SQLAlchemy one."""
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        return error.driver_exception
     return error
 
 
-def violated_constraint(error: sa_exc.IntegrityError | asyncpg.UniqueViolationError) -> str | None:
+def _sqlstate(error: BaseException) -> str:
+    return str(getattr(_driver_error(error), "sqlstate", None) or "")
+
+
+def violated_constraint(error: sa_exc.IntegrityError) -> str | None:
     name = getattr(_driver_error(error), "constraint_name", None)
     if isinstance(name, str):
         return name
     # SQLite only says "UNIQUE constraint failed: users.username_key".
-    message = str(error.orig if isinstance(error, sa_exc.DBAPIError) else error)
+    message = str(_driver_error(error))
     if "users.username_key" in message:
         return USERNAME_UNIQUE
     if "users.email" in message:
@@ -62,7 +48,7 @@ def violated_constraint(error: sa_exc.IntegrityError | asyncpg.UniqueViolationEr
     return None
 
 
-def reported_value(error: sa_exc.IntegrityError | asyncpg.UniqueViolationError) -> str | None:
+def reported_value(error: sa_exc.IntegrityError) -> str | None:
     """The value a unique violation was about, when the driver says (asyncpg: ``Key (email)=(a@b.c) already
     exists.``); ``None`` otherwise (SQLite names only the column)."""
     detail = getattr(_driver_error(error), "detail", None)
@@ -73,14 +59,10 @@ def reported_value(error: sa_exc.IntegrityError | asyncpg.UniqueViolationError) 
 
 
 def is_unavailable(error: BaseException) -> bool:
-    # Not every failure arrives wrapped in a DBAPIError: the pool raises its own TimeoutError when no
-    # connection is free within DB_POOL_TIMEOUT; asyncpg's connect lets a bare OSError (ConnectionRefusedError
-    # while the server is down, SQLAlchemy issue 11956) or asyncio's TimeoutError (DB_CONNECT_TIMEOUT) through.
-    if isinstance(error, (sa_exc.TimeoutError, TimeoutError, *CONNECTION_LOST)):
-        return True
-    # The driver's own errors, where a driver is used directly (postgres_queries.py), carry the SQLSTATE too.
-    sqlstate = getattr(error, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+    # Not every failure arrives wrapped in a DBAPIError: the pool raises its own TimeoutError; asyncpg's connect
+    # lets a bare OSError (ConnectionRefusedError while the server is down, SQLAlchemy issue 11956) or asyncio's
+    # TimeoutError (DB_CONNECT_TIMEOUT) through.
+    if isinstance(error, (sa_exc.TimeoutError, TimeoutError, OSError)):
         return True
     if isinstance(error, sa_exc.DBAPIError):
         return (
@@ -97,7 +79,7 @@ def storage_errors(user: User | None = None) -> Iterator[None]:
     database is the final judge of uniqueness), and lost or overloaded connections to ``StorageUnavailable``."""
     try:
         yield
-    except (sa_exc.IntegrityError, asyncpg.UniqueViolationError) as error:
+    except sa_exc.IntegrityError as error:
         constraint = violated_constraint(error)
         if user is not None and constraint == USERNAME_UNIQUE:
             raise UsernameTaken(user.username) from None
@@ -106,9 +88,7 @@ def storage_errors(user: User | None = None) -> Iterator[None]:
         raise
     except Exception as error:
         if is_unavailable(error):
-            # One line per failed request: during an outage every request fails, and a traceback each would
-            # cost more than the request (the restart-under-load test had to lower the log level). The
-            # traceback is there at debug.
+            # One line per failed request (the traceback at debug): during an outage every request fails.
             log.warning("storage unavailable: %s", type(error).__name__)
             log.debug("storage unavailable", exc_info=error)
             raise StorageUnavailable("the database cannot be reached") from error

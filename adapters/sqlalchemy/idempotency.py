@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from sqlalchemy import CursorResult, Row, Table, delete, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Executable, Row, Table, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.sqlalchemy.errors import storage_errors
@@ -55,37 +55,52 @@ def _to_record(row: Row[Any]) -> IdempotencyRecord:
     )
 
 
+def _claim(insert_into: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Executable:
+    """Insert the key's row, or take over a row that expired or was committed without an answer; ``RETURNING``
+    tells which (nothing: a live answer holds the key)."""
+    table = idempotency_keys
+    fresh = insert_into(table).values(
+        {column.name: bindparam(column.name, type_=column.type) for column in table.c if column.name in _CLAIMED}
+    )
+    return fresh.on_conflict_do_update(
+        index_elements=[table.c[name] for name in _KEY_COLUMNS],
+        set_={column.name: fresh.excluded[column.name] for column in table.c if column.name not in _KEY_COLUMNS},
+        where=or_(
+            table.c.expires_at <= bindparam("now", type_=table.c.expires_at.type), table.c.response_status.is_(None)
+        ),
+    ).returning(table.c.scope)
+
+
+_CLAIMED: Final = (*_KEY_COLUMNS, "request_method", "request_path", "request_fingerprint", "created_at", "expires_at")
+# The upsert is spelled alike but built by each dialect's own insert().
+_CLAIM_BY_DIALECT: Final = {"postgresql": _claim(postgresql.insert), "sqlite": _claim(sqlite.insert)}
+_HELD: Final = select(idempotency_keys).where(
+    idempotency_keys.c.scope == bindparam("scope"), idempotency_keys.c.idempotency_key == bindparam("key")
+)
+
+
 class SqlIdempotencyRecords(IdempotencyRecords):
     def __init__(self, statements: TransactionStatements) -> None:
         self._statements = statements
 
     async def claim(self, request: KeyedRequest, *, now: datetime, expires_at: datetime) -> IdempotencyRecord | None:
-        table = idempotency_keys
-        insert_into: Callable[[Table], postgresql.Insert | sqlite.Insert] = (
-            postgresql.insert if self._statements.dialect_name == "postgresql" else sqlite.insert
-        )
-        fresh = insert_into(table).values(
-            scope=request.scope,
-            idempotency_key=request.key,
-            request_method=request.method,
-            request_path=request.path,
-            request_fingerprint=request.fingerprint,
-            response_status=None,
-            response_headers=None,
-            response_body=None,
-            created_at=_utc(now),
-            expires_at=_utc(expires_at),
-        )
-        statement = fresh.on_conflict_do_update(
-            index_elements=[table.c[name] for name in _KEY_COLUMNS],
-            set_={column.name: fresh.excluded[column.name] for column in table.c if column.name not in _KEY_COLUMNS},
-            where=or_(table.c.expires_at <= _utc(now), table.c.response_status.is_(None)),
-        ).returning(table.c.scope)
+        parameters = {
+            "scope": request.scope,
+            "idempotency_key": request.key,
+            "request_method": request.method,
+            "request_path": request.path,
+            "request_fingerprint": request.fingerprint,
+            "created_at": _utc(now),
+            "expires_at": _utc(expires_at),
+            "now": _utc(now),
+        }
         with storage_errors():
-            if (await self._statements.execute(statement)).first() is not None:
+            claim = _CLAIM_BY_DIALECT[self._statements.dialect_name]
+            if (await self._statements.execute(claim, parameters)).first() is not None:
                 return None
             # A live answer holds the key. The upsert locked its row, and this new statement sees it committed.
-            row = (await self._statements.execute(select(table).where(_is_slot_of(request)))).one()
+            held = await self._statements.execute(_HELD, {"scope": request.scope, "key": request.key})
+            row = held.one()
         return _to_record(row)
 
     async def complete(self, request: KeyedRequest, response: StoredResponse) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy import (
     Result,
     Row,
     Select,
+    String,
+    any_,
     bindparam,
     delete,
     insert,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from adapters.sqlalchemy.errors import reported_value, storage_errors, violated_constraint
 from adapters.sqlalchemy.statements import TransactionStatements
@@ -58,8 +61,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-# The statements of the hot paths are built once, with named parameters: building one per call (operators,
-# coercions, clause objects) was a fifth of a PATCH's CPU (py-spy under make bench).
+# The statements are built once, with named parameters, and so compiled once (SQLAlchemy's compiled cache).
 SELECT_ONE: Final = select(users).where(users.c.id == bindparam("user_id"))
 _INSERT: Final = insert(users)
 _UPDATE: Final = (
@@ -70,6 +72,22 @@ _UPDATE: Final = (
 _DELETE: Final = delete(users).where(
     users.c.id == bindparam("user_id"), users.c.version == bindparam("expected_version")
 )
+# PostgreSQL: two arrays, one prepared statement whatever their length.
+_TAKEN_ANY: Final = select(users.c.username_key, users.c.email).where(
+    or_(
+        users.c.username_key == any_(bindparam("keys", type_=ARRAY(String))),
+        users.c.email == any_(bindparam("emails", type_=ARRAY(String))),
+    )
+)
+# SQLite: IN lists, expanded at execution.
+_TAKEN_IN: Final = select(users.c.username_key, users.c.email).where(
+    or_(
+        users.c.username_key.in_(bindparam("keys", expanding=True)),
+        users.c.email.in_(bindparam("emails", expanding=True)),
+    )
+)
+# Plans for the values at hand, for the rest of the transaction: see docs/decisions/0003-import-plans.md.
+_CUSTOM_PLANS: Final = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def select_page(query: UserQuery) -> Select[Any]:
@@ -101,11 +119,11 @@ def to_user(row: Row[Any]) -> User:
 
 class SqlUserRepository(UserRepository):
     def __init__(self, statements: TransactionStatements) -> None:
-        self._statements = statements
+        self.statements = statements
         self._custom_plans = False
 
     async def _execute(self, statement: Executable, parameters: Any = None) -> Result[*tuple[Any, ...]]:
-        return await self._statements.execute(statement, parameters)
+        return await self.statements.execute(statement, parameters)
 
     async def add(self, user: User) -> None:
         with storage_errors(user):
@@ -118,7 +136,7 @@ class SqlUserRepository(UserRepository):
         try:
             with storage_errors():
                 # A list of parameter sets: one executemany (asyncpg pipelines it in one round trip).
-                await self._execute(insert(users), [_to_row(user) for user in batch])
+                await self._execute(_INSERT, [_to_row(user) for user in batch])
         except sa_exc.IntegrityError as error:
             clash = await self._clash(error, batch)
             if clash is None:
@@ -130,31 +148,18 @@ class SqlUserRepository(UserRepository):
         addresses = sorted({email.lower() for email in emails})
         taken_keys: set[str] = set()
         taken_emails: set[str] = set()
-        await self._plan_for_these_values()
-        for start in range(0, max(len(keys), len(addresses)), _IN_CHUNK):
-            some_keys, some_addresses = keys[start : start + _IN_CHUNK], addresses[start : start + _IN_CHUNK]
-            statement = select(users.c.username_key, users.c.email).where(
-                or_(users.c.username_key.in_(some_keys), users.c.email.in_(some_addresses))
-            )
-            with storage_errors():
-                rows = (await self._execute(statement)).all()
-            taken_keys.update(row.username_key for row in rows)
-            taken_emails.update(row.email for row in rows)
+        postgres = self.statements.dialect_name == "postgresql"
+        with storage_errors():
+            if postgres and not self._custom_plans:
+                # Planned for the values at hand, not as a generic plan made while the table was small.
+                await self._execute(_CUSTOM_PLANS)
+                self._custom_plans = True
+            for start in range(0, max(len(keys), len(addresses)), _IN_CHUNK):
+                chunk = {"keys": keys[start : start + _IN_CHUNK], "emails": addresses[start : start + _IN_CHUNK]}
+                rows = (await self._execute(_TAKEN_ANY if postgres else _TAKEN_IN, chunk)).all()
+                taken_keys.update(row.username_key for row in rows)
+                taken_emails.update(row.email for row in rows)
         return taken_keys & set(keys), taken_emails & set(addresses)
-
-    async def _plan_for_these_values(self) -> None:
-        """On PostgreSQL, plan the long IN lists of ``existing_keys`` for their actual values, every time.
-
-        asyncpg prepares each statement once per connection; after five runs PostgreSQL may settle on a generic
-        plan, chosen while the table was still small: a sequential scan that then compares every row with
-        every value of the lists (no hashing for parameters), growing with the table, batch after batch. A
-        custom plan costs a fraction of a millisecond and picks the indexes (or a hashed scan) each time.
-        ``SET LOCAL`` lasts until the end of this transaction.
-        """
-        if not self._custom_plans and self._statements.dialect_name == "postgresql":
-            with storage_errors():
-                await self._execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-            self._custom_plans = True
 
     async def _clash(self, error: sa_exc.IntegrityError, batch: Sequence[User]) -> DomainError | None:
         """The domain error naming the first user of ``batch`` that broke a unique constraint, if it can tell."""

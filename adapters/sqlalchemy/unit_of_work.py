@@ -1,9 +1,10 @@
-"""The SQL unit of work: one ``AsyncSession`` and one explicit transaction per ``async with``."""
+"""The SQL unit of work: one pooled connection and one transaction per ``async with``."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from adapters.sqlalchemy.database import Database
 from adapters.sqlalchemy.errors import storage_errors
 from adapters.sqlalchemy.idempotency import SqlIdempotencyRecords
 from adapters.sqlalchemy.repository import SqlUserRepository
@@ -12,32 +13,37 @@ from application.unit_of_work import UnitOfWork
 
 
 class SqlUnitOfWork(UnitOfWork):
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._session_factory = session_factory
-        self._session: AsyncSession | None = None
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._connection: AsyncConnection | None = None
 
     async def _begin(self) -> None:
-        self._session = self._session_factory()
+        with storage_errors():
+            connection = await self._database.connect()
+        self._connection = connection
         # Explicit, so that every statement of the use case runs in this one transaction.
-        await self._session.begin()
-        statements = TransactionStatements(self._session)
+        await connection.begin()
+        statements = TransactionStatements(connection, self._database.dialect_name)
         self.users = SqlUserRepository(statements)
         self.idempotency = SqlIdempotencyRecords(statements)
 
     async def commit(self) -> None:
         with storage_errors():
-            await self._active_session().commit()
+            await self._active().commit()
 
     async def rollback(self) -> None:
-        with storage_errors():
-            await self._active_session().rollback()
+        connection = self._active()
+        if connection.in_transaction():  # after a commit there is nothing to undo: no call into the engine
+            with storage_errors():
+                await connection.rollback()
 
     async def _end(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with storage_errors():
+                await self._database.release(connection)
 
-    def _active_session(self) -> AsyncSession:
-        if self._session is None:
+    def _active(self) -> AsyncConnection:
+        if self._connection is None:
             raise RuntimeError("the unit of work is used outside its 'async with' block")
-        return self._session
+        return self._connection

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
+from dependency_injector.ext.starlette import Lifespan
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from entrypoints import __version__
-from entrypoints.container import Container, close_storage
+from entrypoints.container import Container
 from entrypoints.http import health, metrics, users
 from entrypoints.http.access_control import AccessControl, document_access_control
 from entrypoints.http.body_limit import BodyLimit
@@ -50,17 +49,13 @@ def create_app(container: Container | None = None) -> FastAPI:
     environment). Several apps, each with its own container, can live in one process."""
     container = container if container is not None else Container()
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await close_storage(container)
-
     app = _ObservedFastAPI(
         metrics=container.metrics(),
         title="Users service",
         version=__version__,
         summary="Registers, finds, changes and deletes users.",
-        lifespan=lifespan,
+        # Starts and shuts down the chosen storage's resources (the SQL engine's connections).
+        lifespan=Lifespan(container.storage()),
         # The service reports through its own Prometheus metrics and logs. FastAPI's native OpenTelemetry
         # would otherwise look up the global providers on every request, to find none (only the OpenTelemetry
         # API is installed): a tenth of a bare route's CPU.

@@ -32,15 +32,15 @@ def _container(request: Request) -> Container:
 
 
 def unit_of_work(request: Request) -> UnitOfWork:
-    return cast(UnitOfWork, _container(request).unit_of_work())
+    return cast(UnitOfWork, _container(request).storage().unit_of_work())
 
 
 def user_queries(request: Request) -> UserQueries:
-    return cast(UserQueries, _container(request).user_queries())
+    return cast(UserQueries, _container(request).storage().user_queries())
 
 
 def readiness_probe(request: Request) -> ReadinessProbe:
-    return cast(ReadinessProbe, _container(request).readiness())
+    return cast(ReadinessProbe, _container(request).storage().readiness())
 
 
 def metrics(request: Request) -> Metrics:

@@ -19,7 +19,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner, Result
 
-from adapters.sqlalchemy import create_engine, migrations
+from adapters.sqlalchemy import Database, migrations
 from application.bulk_export import export_users
 from application.users import register_user
 from entrypoints.cli import app
@@ -284,11 +284,11 @@ async def test_export_then_import_into_an_empty_database_gives_the_same_users(
         ["id", "username", "email", "full_name", "is_active", "created_at", "updated_at", "version"]
     ] * 3
     assert [(r["username"], r["email"], r["full_name"], r["is_active"]) for r in records] == CSV_USERS
-    engine = create_engine(target)
+    target_database = Database.open(target)
     try:
-        assert await stored(Backend("sqlite", url=target, engine=engine)) == CSV_USERS
+        assert await stored(Backend("sqlite", url=target, database=target_database)) == CSV_USERS
     finally:
-        await engine.dispose()
+        await target_database.dispose()
 
 
 async def test_export_writes_json_lines_to_stdout_a_page_at_a_time(database: Backend) -> None:

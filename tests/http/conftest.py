@@ -100,7 +100,7 @@ async def crashing_client() -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app whose every unit of work crashes with an unexpected error (a bug, a 500)."""
     container = Container()
     container.settings.override(providers.Object(app_settings(database_url="memory://")))
-    container.unit_of_work.override(providers.Factory(_CrashingUnitOfWork))
+    container.storage().unit_of_work.override(providers.Factory(_CrashingUnitOfWork))
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
         yield client

@@ -8,8 +8,9 @@ from unittest.mock import ANY
 import httpx
 import pytest
 from dependency_injector import providers
+from dependency_injector.ext.starlette import Lifespan
 
-from entrypoints.container import Container, close_storage
+from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from tests.auth import app_settings, bearer
 from tests.http.problems import assert_problem
@@ -61,9 +62,11 @@ async def unreachable_client() -> AsyncIterator[httpx.AsyncClient]:
         providers.Object(app_settings(database_url="postgresql://nobody@127.0.0.1:9/nothing", db_connect_timeout=2))
     )
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
+    async with (
+        Lifespan(container.storage()),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client,
+    ):
         yield client
-    await close_storage(container)
 
 
 @pytest.mark.postgres

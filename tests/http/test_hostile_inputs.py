@@ -454,8 +454,8 @@ async def test_the_users_table_survives_sql_payloads(client: httpx.AsyncClient, 
         await _create(client, f"user{n}", full_name=payload)
     await client.get("/users", params={"username": "alice'; DROP TABLE users; --"})
 
-    assert backend.engine is not None
-    async with backend.engine.connect() as connection:
+    assert backend.database is not None
+    async with backend.database.connection() as connection:
         count = (await connection.execute(text("SELECT count(*) FROM users"))).scalar_one()
     assert count == 3
 

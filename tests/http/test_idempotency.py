@@ -85,7 +85,7 @@ async def app(container: Container) -> FastAPI:
 
 
 def _hook_commits(container: Container, backend: Backend, before_commit: Callable[[], Awaitable[None]]) -> None:
-    container.unit_of_work.override(
+    container.storage().unit_of_work.override(
         providers.Factory(CommitHook, inner=providers.Factory(backend.unit_of_work), before_commit=before_commit)
     )
 

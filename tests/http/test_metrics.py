@@ -82,7 +82,7 @@ async def test_the_database_pool_is_reported_on_sql_storage(client: httpx.AsyncC
     assert (await client.get("/users")).status_code == 200  # a connection was opened, used and given back
     samples = await _scrape(client)
     names = {sample.name for sample in samples}
-    if backend.engine is None:
+    if backend.database is None:
         assert names.isdisjoint(_POOL)  # memory: no pool to report
         return
     assert set(_POOL) <= names
@@ -91,18 +91,10 @@ async def test_the_database_pool_is_reported_on_sql_storage(client: httpx.AsyncC
     assert _value(samples, "users_service_db_pool_overflow") >= 0
 
     # Read at scrape time: follows what is in use now.
-    if backend.driver_pool is not None:  # PostgreSQL: the pool of the adapters on the driver
-        assert _value(samples, "users_service_db_pool_size") == backend.driver_pool.size
-        connection = await backend.driver_pool.acquire()
-        try:
-            assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 1
-        finally:
-            await backend.driver_pool.release(connection)
-    else:
-        assert _value(samples, "users_service_db_pool_size") == backend.engine.pool.size()  # type: ignore[attr-defined]
-        async with backend.engine.connect() as connection:
-            await connection.exec_driver_sql("SELECT 1")
-            assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 1
+    assert _value(samples, "users_service_db_pool_size") == backend.database.engine.pool.size()  # type: ignore[attr-defined]
+    async with backend.database.connection() as connection:
+        await connection.exec_driver_sql("SELECT 1")
+        assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 1
     assert _value(await _scrape(client), "users_service_db_pool_connections_in_use") == 0
 
 

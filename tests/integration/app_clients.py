@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 import httpx
 from dependency_injector import providers
+from dependency_injector.ext.starlette import Lifespan
 
-from entrypoints.container import Container, close_storage
+from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.auth import bearer
@@ -22,8 +23,9 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     container.settings.override(providers.Object(settings))
     # raise_app_exceptions=False: a crash must reach the test as the 500 a client would get.
     transport = httpx.ASGITransport(app=create_app(container), raise_app_exceptions=False)
-    try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
-            yield client
-    finally:
-        await close_storage(container)
+    # The app's own lifespan, which ASGITransport does not run.
+    async with (
+        Lifespan(container.storage()),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client,
+    ):
+        yield client

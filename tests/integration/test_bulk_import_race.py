@@ -7,12 +7,13 @@ the judge (SQLite cannot have this race: it lets one unit of work in at a time).
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import cast
 
 import pytest
 
-from adapters.sqlalchemy import DriverPool, PostgresUnitOfWork
-from adapters.sqlalchemy.postgres_driver import UnitOfWorkStatements
-from adapters.sqlalchemy.postgres_repository import PostgresUserRepository
+from adapters.sqlalchemy import Database, SqlUnitOfWork
+from adapters.sqlalchemy.repository import SqlUserRepository
+from adapters.sqlalchemy.statements import TransactionStatements
 from application.bulk_export import export_users
 from application.bulk_import import import_users
 from application.users import register_user
@@ -21,10 +22,10 @@ from tests.backends import Backend
 pytestmark = pytest.mark.postgres
 
 
-class RacedRepository(PostgresUserRepository):
+class RacedRepository(SqlUserRepository):
     """Right after the batch looked up which names are taken, another connection registers ``rival``."""
 
-    def __init__(self, statements: UnitOfWorkStatements, backend: Backend, rival: dict[str, str]) -> None:
+    def __init__(self, statements: TransactionStatements, backend: Backend, rival: dict[str, str]) -> None:
         super().__init__(statements)
         self._backend = backend
         self._rival = rival
@@ -37,15 +38,15 @@ class RacedRepository(PostgresUserRepository):
         return taken
 
 
-class RacedUnitOfWork(PostgresUnitOfWork):
-    def __init__(self, pool: DriverPool, backend: Backend, rival: dict[str, str]) -> None:
-        super().__init__(pool)
+class RacedUnitOfWork(SqlUnitOfWork):
+    def __init__(self, database: Database, backend: Backend, rival: dict[str, str]) -> None:
+        super().__init__(database)
         self._backend = backend
         self._rival = rival
 
     async def _begin(self) -> None:
         await super()._begin()
-        self.users = RacedRepository(self._active(), self._backend, self._rival)
+        self.users = RacedRepository(cast(SqlUserRepository, self.users).statements, self._backend, self._rival)
         self._rival = {}  # once
 
 
@@ -61,8 +62,8 @@ async def test_a_user_registered_meanwhile_is_skipped_and_the_rest_of_the_batch_
     postgres_backend: Backend, rival: dict[str, str], expected: list[str]
 ) -> None:
     await postgres_backend.reset()
-    assert postgres_backend.driver_pool is not None
-    uow = RacedUnitOfWork(postgres_backend.driver_pool, postgres_backend, rival)
+    assert postgres_backend.database is not None
+    uow = RacedUnitOfWork(postgres_backend.database, postgres_backend, rival)
     rows = [(n + 1, {"username": f"user{n}", "email": f"user{n}@example.com"}) for n in range(4)]
 
     report = await import_users(uow, rows)
