@@ -48,7 +48,7 @@ def create_engine(
         pool_pre_ping=False,
         connect_args={
             "timeout": connect_timeout,
-            # Enforced by the server, sent in the start-up packet: see docs/decisions/0002-statement-timeout.md.
+            # Enforced by the server (SQLSTATE 57014, locks released), sent in the start-up packet; whole ms, >= 1.
             "server_settings": {"statement_timeout": str(max(1, round(statement_timeout * 1000)))},
         },
     )
@@ -62,7 +62,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 class Database:
     """The engine, and a line in front of its pool: requests that wait for a connection get one in the order
-    they came, or ``StorageUnavailable`` after ``pool_timeout`` seconds (docs/decisions/0003-connection-line.md).
+    they came, or ``StorageUnavailable`` after ``pool_timeout`` seconds (docs/decisions/0002-connection-line.md).
     """
 
     def __init__(self, engine: AsyncEngine, *, places: int, pool_timeout: float = 10.0) -> None:
