@@ -22,6 +22,7 @@ from application.bulk_import import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ImportRe
 from application.errors import StorageUnavailable
 from entrypoints.bulk_files import FileFormat, MalformedFile, UnknownFormat, format_of, read_rows, user_to_json_line
 from entrypoints.bulk_progress import ImportProgress, summary
+from entrypoints.collector import freeze_startup_objects
 from entrypoints.container import Container
 from entrypoints.logs import configure_logging
 from entrypoints.settings import ConfigurationError, Settings, load_settings
@@ -226,6 +227,7 @@ def import_(
     except UnknownFormat as error:
         raise typer.BadParameter(str(error), param_hint="'--format'") from None
     _require_current_schema(settings)
+    freeze_startup_objects()  # the batches would otherwise have start-up's objects rescanned again and again
     report = ImportReport(dry_run=dry_run)  # what was committed so far, should the import stop half-way
 
     async def run(stream: BinaryIO, progress: ImportProgress) -> None:

@@ -64,6 +64,8 @@ def _utc(moment: datetime) -> datetime:
 # The statements are built once, with named parameters, and so compiled once (SQLAlchemy's compiled cache).
 SELECT_ONE: Final = select(users).where(users.c.id == bindparam("user_id"))
 _INSERT: Final = insert(users)
+# RETURNING makes SQLAlchemy send a batch as multi-row INSERTs ("insertmanyvalues"), not one INSERT per row.
+_INSERT_MANY: Final = insert(users).returning(users.c.id)
 _UPDATE: Final = (
     update(users)
     .where(users.c.id == bindparam("where_id"), users.c.version == bindparam("expected_version"))
@@ -136,7 +138,7 @@ class SqlUserRepository(UserRepository):
         try:
             with storage_errors():
                 # A list of parameter sets: one executemany (asyncpg pipelines it in one round trip).
-                await self._execute(_INSERT, [_to_row(user) for user in batch])
+                await self._execute(_INSERT_MANY, [_to_row(user) for user in batch])
         except sa_exc.IntegrityError as error:
             clash = await self._clash(error, batch)
             if clash is None:
