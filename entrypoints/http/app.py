@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from dependency_injector.ext.starlette import Lifespan
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
@@ -44,6 +45,35 @@ class _ObservedFastAPI(FastAPI):
         return schema
 
 
+def _add_routes(app: FastAPI, router: APIRouter) -> None:
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        app.add_api_route(
+            route.path,
+            route.endpoint,
+            methods=sorted(route.methods or ()),
+            name=route.name,
+            response_model=route.response_model,
+            status_code=route.status_code,
+            tags=route.tags,
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses=route.responses,
+            response_class=route.response_class,
+            include_in_schema=route.include_in_schema,
+            openapi_extra=route.openapi_extra,
+            deprecated=route.deprecated,
+            operation_id=route.operation_id,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+        )
+
+
 def create_app(container: Container | None = None) -> FastAPI:
     """An app whose routes get their adapters from ``container`` (by default one configured from the
     environment). Several apps, each with its own container, can live in one process."""
@@ -60,10 +90,11 @@ def create_app(container: Container | None = None) -> FastAPI:
         # would otherwise look up the global providers on every request, to find none (only the OpenTelemetry
         # API is installed): a tenth of a bare route's CPU.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # The routers' routes on the app itself: app.include_router() would route each request through a
-        # layer per router, 140,000 instructions of a GET (callgrind), an eighth of all it did.
-        routes=[*health.router.routes, *users.router.routes, *metrics.router.routes],
     )
+    # The routers' routes on the app itself, without the layer per router that app.include_router() adds
+    # (docs/decisions/0005-routes-on-the-app.md); made for this app, so its dependency_overrides apply.
+    for router in (health.router, users.router, metrics.router):
+        _add_routes(app, router)
     app.state.container = container
     install_problem_handlers(app)
     install_replay(app)

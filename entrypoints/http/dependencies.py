@@ -1,18 +1,18 @@
-"""What a route gets from the composition root: the adapters of the app that serves the request.
+"""What a route gets from the composition root, as FastAPI dependencies: the adapters of the app that serves the
+request, read from that app's container, so several apps with their own containers can live in one process.
 
-They read the container of that app (``app.state.container``) rather than a globally wired one, so several
-apps with their own containers can live in one process (the tests make many). Routes call these directly
-with their ``Request`` instead of declaring them as FastAPI dependencies: each declared dependency costs
-FastAPI a full extra round of parameter solving on every request (request_headers.py has the figures).
+Each is an ``async def``, so FastAPI calls it on the event loop (a plain function would take a trip through
+the thread pool on every request); tests replace one with ``app.dependency_overrides``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TypeVar, cast
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, TypeVar, cast
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from application.idempotency import KeyedRequest
 from application.idempotent_writes import IdempotentWrite
@@ -31,19 +31,19 @@ def _container(request: Request) -> Container:
     return cast(Container, request.app.state.container)
 
 
-def unit_of_work(request: Request) -> UnitOfWork:
+async def unit_of_work(request: Request) -> UnitOfWork:
     return cast(UnitOfWork, _container(request).storage().unit_of_work())
 
 
-def user_queries(request: Request) -> UserQueries:
+async def user_queries(request: Request) -> UserQueries:
     return cast(UserQueries, _container(request).storage().user_queries())
 
 
-def readiness_probe(request: Request) -> ReadinessProbe:
+async def readiness_probe(request: Request) -> ReadinessProbe:
     return cast(ReadinessProbe, _container(request).storage().readiness())
 
 
-def metrics(request: Request) -> Metrics:
+async def metrics(request: Request) -> Metrics:
     return _container(request).metrics()
 
 
@@ -54,23 +54,40 @@ def _key_scope(request: Request) -> str:
     return principal.subject if isinstance(principal, Principal) else ""
 
 
-def idempotent_write(
-    request: Request, sent: Callable[[], object], answer: Callable[[T], Response]
-) -> IdempotentWrite[T] | None:
-    """The ``idempotency`` of a write route's use case: ``None`` unless the request carries an
-    ``Idempotency-Key`` (a 422 if it breaks the header's rules). ``sent`` gives what the client sent besides
-    the method and path, as JSON values (only asked for when there is a key); ``answer`` makes the route's
-    response to the use case's result."""
-    key = IDEMPOTENCY_KEY.read(request)
-    if key is None:
-        return None
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """Makes the ``idempotency`` of a write route's use case from its request."""
+
+    request: Request
+    clock: Callable[[], datetime]
+    ttl: timedelta
+
+    def of(self, sent: Callable[[], object], answer: Callable[[T], Response]) -> IdempotentWrite[T] | None:
+        """``None`` unless the request carries an ``Idempotency-Key`` (a 422 if it breaks the header's rules).
+        ``sent`` gives what the client sent besides the method and path, as JSON values (only asked for when
+        there is a key); ``answer`` makes the route's response to the use case's result."""
+        request = self.request
+        key = IDEMPOTENCY_KEY.read(request)
+        if key is None:
+            return None
+        keyed = KeyedRequest(
+            scope=_key_scope(request),
+            key=key,
+            method=request.method,
+            path=request.url.path,
+            fingerprint=fingerprint(sent()),
+        )
+        return idempotent(keyed, answer, clock=self.clock, ttl=self.ttl)
+
+
+async def idempotency(request: Request) -> Idempotency:
     container = _container(request)
-    keyed = KeyedRequest(
-        scope=_key_scope(request),
-        key=key,
-        method=request.method,
-        path=request.url.path,
-        fingerprint=fingerprint(sent()),
-    )
     ttl = timedelta(seconds=container.settings().idempotency_key_ttl_seconds)
-    return idempotent(keyed, answer, clock=container.clock(), ttl=ttl)
+    return Idempotency(request, container.clock(), ttl)
+
+
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(unit_of_work)]
+UserQueriesDep = Annotated[UserQueries, Depends(user_queries)]
+ReadinessDep = Annotated[ReadinessProbe, Depends(readiness_probe)]
+MetricsDep = Annotated[Metrics, Depends(metrics)]
+IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]

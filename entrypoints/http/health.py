@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from application.readiness import check_readiness
-from entrypoints.http.dependencies import readiness_probe
+from entrypoints.http.dependencies import ReadinessDep
 from entrypoints.http.problems import PROBLEM_JSON, problem
 from entrypoints.http.schemas import DependencyCheck, NotReadyProblem, ReadinessOut, Status
 
@@ -39,8 +39,8 @@ def _not_ready_schema() -> dict[str, Any]:
         }
     },
 )
-async def readyz(request: Request) -> Any:
-    readiness = await check_readiness({"database": readiness_probe(request)})
+async def readyz(probe: ReadinessDep) -> Any:
+    readiness = await check_readiness({"database": probe})
     checks = DependencyCheck.all_of(readiness)
     if not readiness.ready:
         return problem(

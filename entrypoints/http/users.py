@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from application import users as use_cases
 from domain.users import KEEP, User, UserChanges
 from entrypoints.http.cursors import InvalidCursor, decode_cursor, encode_cursor
-from entrypoints.http.dependencies import idempotent_write, unit_of_work, user_queries
+from entrypoints.http.dependencies import IdempotencyDep, UnitOfWorkDep, UserQueriesDep
 from entrypoints.http.idempotency import IDEMPOTENCY_KEY, REPLAYED_RESPONSE_HEADER
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 from entrypoints.http.problems import PROBLEM_JSON, documented_problem
@@ -88,16 +88,14 @@ def _current(user: User) -> Response:
     },
     openapi_extra=described(IDEMPOTENCY_KEY),
 )
-async def create_user(body: UserCreate, request: Request) -> Response:
+async def create_user(body: UserCreate, uow: UnitOfWorkDep, idempotency: IdempotencyDep) -> Response:
     user = await use_cases.register_user(
-        unit_of_work(request),
+        uow,
         username=body.username,
         email=body.email,
         full_name=body.full_name,
         is_active=body.is_active,
-        idempotency=idempotent_write(
-            request, lambda: {"body": body.model_dump(mode="json", exclude_unset=True)}, _created
-        ),
+        idempotency=idempotency.of(lambda: {"body": body.model_dump(mode="json", exclude_unset=True)}, _created),
     )
     return _created(user)
 
@@ -113,8 +111,8 @@ async def create_user(body: UserCreate, request: Request) -> Response:
     },
     openapi_extra=described(IF_NONE_MATCH),
 )
-async def get_user(user_id: UUID, request: Request) -> Response:
-    user = await use_cases.get_user(user_queries(request), user_id)
+async def get_user(user_id: UUID, request: Request, queries: UserQueriesDep) -> Response:
+    user = await use_cases.get_user(queries, user_id)
     if if_none_match_hits(IF_NONE_MATCH.read(request), user.version):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag(user.version)})
     return _current(user)
@@ -123,6 +121,7 @@ async def get_user(user_id: UUID, request: Request) -> Response:
 @router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
 async def list_users(
     request: Request,
+    queries: UserQueriesDep,
     limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     is_active: bool | None = None,
@@ -145,7 +144,7 @@ async def list_users(
             [{"type": "value_error", "loc": ("query", "cursor"), "msg": "is not a cursor this service issued"}]
         ) from None
     page = await use_cases.list_users(
-        user_queries(request),
+        queries,
         limit=limit,
         after=after,
         where=use_cases.UserFilter(is_active=is_active, username=username, email=email),
@@ -176,7 +175,13 @@ _LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email
         },
     ),
 )
-async def patch_user(user_id: UUID, patch: Annotated[UserPatch, Body()], request: Request) -> Response:
+async def patch_user(
+    user_id: UUID,
+    patch: Annotated[UserPatch, Body()],
+    request: Request,
+    uow: UnitOfWorkDep,
+    idempotency: IdempotencyDep,
+) -> Response:
     if_match = IF_MATCH.read(request)
     given = patch.model_fields_set
     changes = UserChanges(
@@ -186,12 +191,12 @@ async def patch_user(user_id: UUID, patch: Annotated[UserPatch, Body()], request
         is_active=patch.is_active if "is_active" in given else KEEP,
     )
     user = await use_cases.update_user(
-        unit_of_work(request),
+        uow,
         user_id,
         changes,
         if_version_in=versions_in_if_match(if_match),
-        idempotency=idempotent_write(
-            request, lambda: {"body": patch.model_dump(mode="json", exclude_unset=True), "if_match": if_match}, _current
+        idempotency=idempotency.of(
+            lambda: {"body": patch.model_dump(mode="json", exclude_unset=True), "if_match": if_match}, _current
         ),
     )
     return _current(user)
@@ -205,6 +210,6 @@ async def patch_user(user_id: UUID, patch: Annotated[UserPatch, Body()], request
     responses=_problems(404, 409, 412, 422, 503),
     openapi_extra=described(IF_MATCH),
 )
-async def delete_user(user_id: UUID, request: Request) -> None:
+async def delete_user(user_id: UUID, request: Request, uow: UnitOfWorkDep) -> None:
     if_version_in = versions_in_if_match(IF_MATCH.read(request))
-    await use_cases.delete_user(unit_of_work(request), user_id, if_version_in=if_version_in)
+    await use_cases.delete_user(uow, user_id, if_version_in=if_version_in)
