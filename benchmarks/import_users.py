@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -67,6 +68,35 @@ def throwaway_database(server: str) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(databases.drop(created))
+
+
+IMPORT_TARGET_SECONDS = 15.0  # for 100,000 users
+
+
+@dataclass(frozen=True)
+class ImportFigures:
+    rows: int
+    seconds: float
+    created: int
+    created_again: int
+    """What a second import of the same file created: nothing, if duplicates are found."""
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.created / self.seconds if self.seconds else 0.0
+
+
+def measure(rows: int, *, batch_size: int = 1000, server: str = DEFAULT_SERVER_URL) -> ImportFigures:
+    """Import ``rows`` generated users into a throw-away database, then the same file again. Blocking."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "users.csv"
+        write_csv(path, rows)
+        with throwaway_database(server) as url:
+            elapsed = run_import(url, path, batch_size)
+            created = asyncio.run(_count(url))
+            run_import(url, path, batch_size)
+            again = asyncio.run(_count(url)) - created
+    return ImportFigures(rows, round(elapsed, 2), created, again)
 
 
 def run_import(database_url: str, path: Path, batch_size: int) -> float:

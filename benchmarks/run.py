@@ -32,6 +32,7 @@ from typing import Any, Literal, cast
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
+from benchmarks import import_users
 from benchmarks.load import Generator, LoadSpec, run_load, wrk_available
 from benchmarks.report import AppRun, Measurement, Report, ScalingPoint, ScalingRun, render, write_chart, write_json
 from benchmarks.scenarios import PAGE_SIZE, RequestPlan, Workload, deep_page_path, plan, scenarios
@@ -78,6 +79,8 @@ class Options:
     load: bool = True
     scaling: bool = False
     scaling_depths: tuple[int, ...] = (1_000, 100_000, 1_000_000)
+    import_rows: int = 100_000
+    """Users of the bulk-import step (0: no import step)."""
     scaling_repeats: int = 20
     scaling_apps: tuple[AppName, ...] = APP_NAMES
     results_dir: Path = RESULTS_DIR
@@ -307,6 +310,12 @@ async def run(options: Options, databases: Databases | None = None) -> Report:
         await load_step(options, databases, report, generator)
     if options.scaling:
         await scaling_step(options, databases, report)
+    if options.import_rows:
+        say(f"\nimport: {options.import_rows:,} users through users-service import, then the same file again")
+        figures = await asyncio.to_thread(
+            import_users.measure, options.import_rows, server=server_url_from_environment()
+        )
+        report.bulk_import = figures
     say()
     say(render(report))
     json_path = write_json(report, options.results_dir / "latest.json")
@@ -330,6 +339,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--scaling-only", action="store_true", help="only the scaling step")
     parser.add_argument("--scaling-depths", help="comma-separated depths (default 1000,100000,1000000)")
     parser.add_argument("--scaling-repeats", type=int, default=20, help="timed requests per depth (20)")
+    parser.add_argument("--import-rows", type=int, help="users of the bulk-import step, 0 for none (100000)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where latest.json/.png go")
     parser.add_argument("--quick", action="store_true", help="a fast sanity run: 10k users, 3 s, depths to 100k")
     arguments = parser.parse_args(argv)
@@ -354,6 +364,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         scaling_repeats=arguments.scaling_repeats,
         scaling_apps=apps,
         results_dir=arguments.results_dir,
+        import_rows=arguments.import_rows if arguments.import_rows is not None else (20_000 if quick else 100_000),
     )
     if options.users < 2 or options.connections < 1 or options.threads < 1 or options.threads > options.connections:
         parser.error("need --users >= 2 and 1 <= --threads <= --connections")

@@ -29,9 +29,9 @@ import httpx
 
 from benchmarks.seed import ROOT, USERS_SERVICE, asyncpg_dsn, service_environment, sqlalchemy_url
 
-AppName = Literal["service", "tutorial", "ceiling"]
+AppName = Literal["service", "tutorial", "stack", "ceiling"]
 Paging = Literal["cursor", "offset", "after"]
-APP_NAMES: tuple[AppName, ...] = ("service", "tutorial", "ceiling")
+APP_NAMES: tuple[AppName, ...] = ("service", "tutorial", "stack", "ceiling")
 
 HOST = "127.0.0.1"
 _STOP_TIMEOUT = 15.0
@@ -52,7 +52,8 @@ class AppSpec:
 APPS: dict[AppName, AppSpec] = {
     "service": AppSpec("service", "service (users-service serve)", "cursor"),
     "tutorial": AppSpec("tutorial", "tutorial (FastAPI + ORM)", "offset"),
-    "ceiling": AppSpec("ceiling", "ceiling (Starlette + asyncpg)", "after"),
+    "stack": AppSpec("stack", "stack ceiling (FastAPI + SQLAlchemy Core)", "after"),
+    "ceiling": AppSpec("ceiling", "raw ceiling (Starlette + asyncpg)", "after"),
 }
 
 
@@ -68,8 +69,12 @@ def _command_and_environment(name: AppName, database_url: str, port: int) -> tup
         # Exactly as production starts a replica (the schema was migrated beforehand, as a release step).
         environment = service_environment(database_url, host=HOST, port=str(port), log_level="warning")
         return [USERS_SERVICE, "serve", "--no-migrate"], environment
-    module = {"tutorial": "benchmarks.apps.tutorial:app", "ceiling": "benchmarks.apps.raw_ceiling:app"}[name]
-    url = sqlalchemy_url(database_url) if name == "tutorial" else asyncpg_dsn(database_url)
+    module = {
+        "tutorial": "benchmarks.apps.tutorial:app",
+        "stack": "benchmarks.apps.stack_ceiling:app",
+        "ceiling": "benchmarks.apps.raw_ceiling:app",
+    }[name]
+    url = asyncpg_dsn(database_url) if name == "ceiling" else sqlalchemy_url(database_url)
     command = [
         sys.executable,
         "-m",
