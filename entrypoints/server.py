@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import signal
 
 import uvicorn
 
+from entrypoints.collector import freeze_startup_objects
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -26,22 +26,9 @@ def serve(settings: Settings) -> None:
         log_config=None,  # logging is configured by the caller (entrypoints.logs)
         access_log=False,  # one access-log line per request comes from our own middleware
     )
-    _leave_startup_objects_out_of_collections()
+    freeze_startup_objects()
     # uvicorn re-raises the signal it shut down on, which would end the process with "killed by SIGTERM". A
     # handler of ours in place beforehand receives that re-raise instead: a finished shutdown exits 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
     uvicorn.Server(config).run()
-
-
-def _leave_startup_objects_out_of_collections() -> None:
-    """Move what start-up built (modules, classes, schemas, the app) out of the garbage collector's reach.
-
-    Objects that outlive a few collections (those of the requests in flight, say) reach the oldest generation,
-    and once they are a quarter of it, CPython scans the whole of it: with start-up's few hundred thousand
-    objects in there, every 1-2 s under load, for 80-140 ms with the event loop stopped (measured under
-    `make bench`; it was most of a GET's p99). Frozen, they are never scanned again; they live as long as the
-    process anyway. Cyclic garbage made afterwards is still collected.
-    """
-    gc.collect()
-    gc.freeze()

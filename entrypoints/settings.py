@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     db_echo: bool = False
-    # A fixed pool: overflow connections are opened and closed again under steady load (measured: -25%).
+    # A fixed pool: overflow connections would be opened and closed again and again under a steady load.
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=0, ge=0)
     # allow_inf_nan=False: "inf" would be a wait without end, the hang these settings are there to prevent.

@@ -41,7 +41,7 @@ def _update(fields: tuple[str, ...]) -> Update:
     if statement is None:
         values: dict[str, Any] = {field: bindparam(f"new_{field}") for field in fields}
         values.update(version=users.c.version + literal_column("1"), updated_at=bindparam("now"))
-        statement = update(users).where(users.c.id == bindparam("id")).values(values).returning(*users.c)
+        statement = update(users).where(users.c.id == bindparam("user_id")).values(values).returning(*users.c)
         _UPDATES[fields] = statement
     return statement
 
@@ -138,7 +138,7 @@ async def patch_user(user_id: str, request: Request) -> Response:
         body["email"] = body["email"].lower()
     fields = tuple(sorted(body))
     parameters = {f"new_{field}": body[field] for field in fields}
-    parameters.update(id=uid, now=datetime.now(UTC))
+    parameters.update(user_id=uid, now=datetime.now(UTC))
     try:
         async with engine.begin() as connection:
             row = (await connection.execute(_update(fields), parameters)).mappings().first()

@@ -86,13 +86,12 @@ def create_app(container: Container | None = None) -> FastAPI:
         summary="Registers, finds, changes and deletes users.",
         # Starts and shuts down the chosen storage's resources (the SQL engine's connections).
         lifespan=Lifespan(container.storage()),
-        # The service reports through its own Prometheus metrics and logs. FastAPI's native OpenTelemetry
-        # would otherwise look up the global providers on every request, to find none (only the OpenTelemetry
-        # API is installed): a tenth of a bare route's CPU.
+        # The service reports through its own metrics and logs; FastAPI's native OpenTelemetry would look up
+        # the global providers on every request, to find none (docs/decisions/0005-request-path.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # The routers' routes on the app itself, without the layer per router that app.include_router() adds
-    # (docs/decisions/0005-routes-on-the-app.md); made for this app, so its dependency_overrides apply.
+    # (docs/decisions/0005-request-path.md); made for this app, so its dependency_overrides apply.
     for router in (health.router, users.router, metrics.router):
         _add_routes(app, router)
     app.state.container = container
