@@ -1,16 +1,20 @@
-# syntax=docker/dockerfile:1
-# The users service. Build: docker build -t users-service .   Run: see compose.yaml.
+# The users service. Build: make image (or docker build -t users-service .)   Run: see compose.yaml.
+# PYTHON_IMAGE: any Python 3.11 image with python on the PATH; .ci/build-images makes one where no registry
+# can be reached.
+ARG PYTHON_IMAGE=python:3.11-slim
 
 # --- build: a virtual environment with the locked dependencies and the service ---------------------------
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 RUN python -m venv /opt/venv
-# Dependencies first, so that a change of the code alone reuses this layer.
-COPY requirements/app.lock requirements/build.lock requirements/
-RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements/app.lock -r requirements/build.lock
+# Dependencies first, so that a change of the code alone reuses this layer. Hash-checked either way: from the
+# wheels that `make image` downloads into requirements/wheels (no network needed here), else from the index.
+COPY requirements/ requirements/
+RUN if ls requirements/wheels/*.whl >/dev/null 2>&1; then offline="--no-index --find-links requirements/wheels"; fi; \
+    /opt/venv/bin/pip install $offline --require-hashes --no-deps -r requirements/app.lock -r requirements/build.lock
 COPY pyproject.toml README.md alembic.ini ./
 COPY domain domain
 COPY application application
@@ -18,12 +22,15 @@ COPY adapters adapters
 COPY entrypoints entrypoints
 COPY migrations migrations
 # Editable, so that the code (and alembic.ini beside it) stays in /app; then drop the build-only tooling.
+# The compiled extensions' sources and stubs go too; nothing reads them at run time.
 RUN /opt/venv/bin/pip install --no-deps --no-build-isolation --editable . \
     && /opt/venv/bin/pip uninstall --yes setuptools pip \
-    && find /opt/venv /app -name "__pycache__" -type d -prune -exec rm -rf {} +
+    && rm -rf /app/requirements \
+    && find /opt/venv /app -name "__pycache__" -type d -prune -exec rm -rf {} + \
+    && find /opt/venv \( -name "*.c" -o -name "*.cpp" -o -name "*.h" -o -name "*.pyx" -o -name "*.pxd" -o -name "*.pyi" \) -delete
 
 # --- runtime: slim base, no compilers, no caches, not root -----------------------------------------------
-FROM python:3.11-slim AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --shell /usr/sbin/nologin app \
     && mkdir /data && chown app:app /data

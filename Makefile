@@ -72,6 +72,22 @@ bench: $(STAMP)
 	}
 	$(BIN)/python -m benchmarks.run --scaling $(BENCH_ARGS)
 
+## Build the service image users-service:latest (IMAGE=...) on PYTHON_IMAGE (default python:3.11-slim). The
+## locked wheels are downloaded here first and installed in the image without network; needs a Docker engine
+## (.ci/with-docker make image starts one where none answers).
+IMAGE ?= users-service:latest
+PYTHON_IMAGE ?= python:3.11-slim
+WHEEL_PLATFORMS = $(foreach tag,manylinux_2_17 manylinux_2_28 manylinux2014 manylinux_2_5 manylinux1 linux,--platform $(tag)_$(shell uname -m))
+.PHONY: image
+image: $(STAMP)
+	@docker info >/dev/null 2>&1 || { echo "image: no Docker engine answers (try: .ci/with-docker make image)"; exit 1; }
+	rm -rf requirements/wheels
+	$(BIN)/python -m pip download --quiet --no-deps --require-hashes --only-binary=:all: --dest requirements/wheels \
+		--implementation cp --python-version 3.11 --abi cp311 --abi abi3 --abi none $(WHEEL_PLATFORMS) --platform any \
+		-r requirements/app.lock -r requirements/build.lock
+	docker build --quiet --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) --tag $(IMAGE) .
+	@docker image inspect --format '$(IMAGE): {{ .Size }} bytes' $(IMAGE)
+
 ## Known vulnerabilities in every locked dependency (pip-audit, PyPI's advisory data). --strict: a package that
 ## cannot be looked up fails the audit instead of passing unaudited. Needs the registry's JSON API.
 .PHONY: audit
@@ -89,4 +105,4 @@ lock:
 		--no-emit-index-url --custom-compile-command "make lock" -o requirements/build.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov requirements/wheels

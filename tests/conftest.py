@@ -29,10 +29,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url() -> Iterator[str]:
+def postgres_server_url(pytestconfig: pytest.Config) -> Iterator[str]:
     try:
-        with postgres_server() as url:
-            yield url
+        with postgres_server() as server:
+            reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"\nPostgreSQL for this run: {server.origin}")
+            yield server.url
     except PostgresUnavailable as error:
         postgres_unavailable(f"PostgreSQL is unavailable: {error}")
 

@@ -1,8 +1,9 @@
 """The databases the suites run on: one throw-away database per test run, made and dropped by the suite.
 
-PostgreSQL comes from ``TEST_DATABASE_URL`` when it is set (CI points it at the local server), else from a
-``postgres:16-alpine`` container when a Docker daemon answers, else the PostgreSQL tests are skipped with the
-reason, unless ``REQUIRE_POSTGRES=1``, which turns that skip into a failure.
+PostgreSQL comes from ``TEST_DATABASE_URL`` when it is set (a server of your own), else from one container of
+``TEST_POSTGRES_IMAGE`` (default ``postgres:16-alpine``) started by testcontainers for the whole run (CI), else
+the PostgreSQL tests are skipped with the reason, unless ``REQUIRE_POSTGRES=1``, which turns that skip into a
+failure.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import NoReturn
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import pytest
 from sqlalchemy import text
@@ -20,11 +21,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from entrypoints.settings import normalize_database_url
 
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
+
 TEST_DATABASE_PREFIX = "users_test_"
+DEFAULT_POSTGRES_IMAGE = "postgres:16-alpine"
 
 
 class PostgresUnavailable(Exception):
     pass
+
+
+class PostgresServer(NamedTuple):
+    url: str
+    origin: str
+    """Where the server comes from, for the run's log."""
 
 
 def postgres_unavailable(what: str) -> NoReturn:
@@ -36,28 +47,45 @@ def postgres_unavailable(what: str) -> NoReturn:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """The URL of a PostgreSQL server the suite may create databases on."""
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server the suite may create databases on."""
     given = os.environ.get("TEST_DATABASE_URL")
     if given:
-        yield normalize_database_url(given)
+        url = normalize_database_url(given)
+        yield PostgresServer(url, f"the server in TEST_DATABASE_URL ({_where(url)})")
         return
+    image = os.environ.get("TEST_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE)
+    from docker.errors import APIError, DockerException
+    from testcontainers.community.postgres import PostgresContainer
+
+    container = PostgresContainer(image, username="postgres", password="postgres", dbname="postgres", driver="asyncpg")
     try:
-        from docker.errors import DockerException
-        from testcontainers.community.postgres import PostgresContainer
-    except ImportError as error:  # pragma: no cover - testcontainers is in the dev lock
-        raise PostgresUnavailable(f"testcontainers is not installed ({error})") from None
-    try:
-        container = PostgresContainer("postgres:16-alpine", driver="asyncpg")
         container.start()
+    except APIError as error:  # the daemon answered: the image could not be pulled, or the container not started
+        _remove(container)
+        raise PostgresUnavailable(f"the container of {image} could not be started: {error.explanation}") from None
     except DockerException as error:
         raise PostgresUnavailable(
-            f"no TEST_DATABASE_URL is set and no Docker daemon answers ({type(error).__name__})"
+            f"no TEST_DATABASE_URL is set and no Docker daemon answers ({type(error).__name__}: {error})"
         ) from None
-    try:  # pragma: no cover - CI has no Docker daemon
-        yield container.get_connection_url()
-    finally:  # pragma: no cover
+    except Exception as error:  # the wait for the server (testcontainers raises its own kinds)
+        _remove(container)
+        raise PostgresUnavailable(f"the container of {image} did not become ready: {error}") from None
+    try:
+        url = container.get_connection_url()
+        yield PostgresServer(url, f"a container of {image} started by testcontainers ({_where(url)})")
+    finally:
         container.stop()
+
+
+def _remove(container: DockerContainer) -> None:
+    with suppress(Exception):  # what is left of a container that never started
+        container.stop()
+
+
+def _where(url: str) -> str:
+    parsed = make_url(url)
+    return f"{parsed.host}:{parsed.port or 5432}"
 
 
 async def _run_on_server(server_url: str, statement: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,9 @@ class Instruction:
 @dataclass
 class Stage:
     base: str
+    """The image the stage starts from, build arguments replaced by their defaults."""
     name: str | None
+    written_base: str = ""
     instructions: list[Instruction] = field(default_factory=list)
 
     def all(self, keyword: str) -> list[Instruction]:
@@ -68,12 +71,17 @@ def dockerfile_stages(path: Path = ROOT / "Dockerfile") -> list[Stage]:
         logical.append(pending + line)
         pending = ""
     stages: list[Stage] = []
+    build_args: dict[str, str] = {}  # ARGs before the first FROM, with their defaults
     for line in logical:
         keyword, _, arguments = line.partition(" ")
         keyword = keyword.upper()
-        if keyword == "FROM":
+        if keyword == "ARG" and not stages:
+            name, _, default = arguments.partition("=")
+            build_args[name.strip()] = default.strip()
+        elif keyword == "FROM":
             words = arguments.split()
-            stages.append(Stage(base=words[0], name=words[2] if len(words) > 2 else None))
+            base = re.sub(r"\$\{(\w+)\}", lambda match: build_args[match.group(1)], words[0])
+            stages.append(Stage(base=base, name=words[2] if len(words) > 2 else None, written_base=words[0]))
         else:
             stages[-1].instructions.append(Instruction(keyword, " ".join(arguments.split())))
     return stages
