@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from adapters.sqlalchemy import Database, migrations
 from tests.backends import Backend
 from tests.databases import PostgresUnavailable, create_database, drop_database, postgres_server, postgres_unavailable
+from tests.run_log import tell
 
 BACKENDS = [
     pytest.param("memory", marks=pytest.mark.memory),
@@ -32,9 +33,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 def postgres_server_url(pytestconfig: pytest.Config) -> Iterator[str]:
     try:
         with postgres_server() as server:
-            reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"\nPostgreSQL for this run: {server.origin}")
+            tell(pytestconfig, f"\nPostgreSQL for this run: {server.origin}")
             yield server.url
     except PostgresUnavailable as error:
         postgres_unavailable(f"PostgreSQL is unavailable: {error}")

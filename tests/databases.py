@@ -58,7 +58,14 @@ def postgres_server() -> Iterator[PostgresServer]:
     from docker.errors import APIError, DockerException
     from testcontainers.community.postgres import PostgresContainer
 
-    container = PostgresContainer(image, username="postgres", password="postgres", dbname="postgres", driver="asyncpg")
+    try:
+        container = PostgresContainer(
+            image, username="postgres", password="postgres", dbname="postgres", driver="asyncpg"
+        )
+    except DockerException as error:
+        raise PostgresUnavailable(
+            f"no TEST_DATABASE_URL is set and no Docker daemon answers ({type(error).__name__}: {error})"
+        ) from None
     try:
         container.start()
     except APIError as error:  # the daemon answered: the image could not be pulled, or the container not started

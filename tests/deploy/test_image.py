@@ -32,6 +32,7 @@ from tests.deploy.engine import (
     published_port,
     wait_for,
 )
+from tests.run_log import tell
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -252,8 +253,6 @@ def test_docker_stop_answers_the_request_in_flight_and_exits_0(stack: Stack, rep
 
 def test_the_image_size_is_reported_and_does_not_grow(stack: Stack, pytestconfig: pytest.Config) -> None:
     size_mb = stack.client.images.get(SERVICE_IMAGE).attrs["Size"] / 1e6
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        verdict = "met" if size_mb < IMAGE_SIZE_GOAL_MB else "missed"
-        reporter.write_line(f"\n{SERVICE_IMAGE}: {size_mb:.1f} MB (goal: under {IMAGE_SIZE_GOAL_MB} MB, {verdict})")
+    verdict = "met" if size_mb < IMAGE_SIZE_GOAL_MB else "missed"
+    tell(pytestconfig, f"\n{SERVICE_IMAGE}: {size_mb:.1f} MB (goal: under {IMAGE_SIZE_GOAL_MB} MB, {verdict})")
     assert size_mb < IMAGE_SIZE_LIMIT_MB
