@@ -50,7 +50,7 @@ def _settings(*, serving: bool = False) -> Settings:
         for problem in error.problems:
             typer.echo(f"configuration error: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIGURATION) from None
-    configure_logging(settings)
+    configure_logging(settings, "stdout" if serving else "stderr")
     return settings
 
 
@@ -75,7 +75,7 @@ def serve(
         logging.getLogger(__name__).warning("AUTH_DISABLED is set: anyone who can reach the port can change users")
     if migrate and settings.storage == "sql":
         migrations.upgrade(settings.database_url)
-    # A log line, not a bare echo: with LOG_FORMAT=json every line on stderr stays one JSON object.
+    # A log line, not a bare echo: with LOG_FORMAT=json every line on stdout stays one JSON object.
     logging.getLogger(__name__).info("serving on http://%s:%d (API description at /docs)", settings.host, settings.port)
     run_server(settings)
 

@@ -96,42 +96,52 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-class _CurrentStderr:
-    """``sys.stderr`` as it is when a record is written, not as it was when logging was set up (test runners
-    and CLI runners swap it for a while)."""
+class _CurrentStream:
+    """``sys.stderr`` or ``sys.stdout`` as it is when a record is written, not as it was when logging was set up
+    (test runners and CLI runners swap it for a while)."""
+
+    def __init__(self, name: Literal["stderr", "stdout"] = "stderr") -> None:
+        self.name = name
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        written: int = getattr(sys, self.name).write(text)
+        return written
 
     def flush(self) -> None:
-        sys.stderr.flush()
+        getattr(sys, self.name).flush()
+
+    def isatty(self) -> bool:
+        isatty = getattr(getattr(sys, self.name), "isatty", None)
+        return isatty is not None and bool(isatty())
 
 
 class ServiceLogHandler(logging.StreamHandler[Any]):
     """The service's one handler: to stderr (or ``stream``), in ``log_format``, with request ids."""
 
     def __init__(self, log_format: Literal["json", "console"], stream: Any = None) -> None:
-        super().__init__(stream if stream is not None else _CurrentStderr())
+        super().__init__(stream if stream is not None else _CurrentStream())
         self.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
         self.addFilter(RequestIdFilter())
 
 
-def resolve_format(log_format: Literal["auto", "json", "console"]) -> Literal["json", "console"]:
+def resolve_format(
+    log_format: Literal["auto", "json", "console"], stream: Literal["stderr", "stdout"] = "stderr"
+) -> Literal["json", "console"]:
     if log_format != "auto":
         return log_format
-    isatty = getattr(sys.stderr, "isatty", None)
-    return "console" if isatty is not None and isatty() else "json"
+    return "console" if _CurrentStream(stream).isatty() else "json"
 
 
-def configure_logging(settings: Settings) -> None:
-    """Route every logger through one ``ServiceLogHandler`` on the root logger, at ``settings.log_level``.
+def configure_logging(settings: Settings, stream: Literal["stderr", "stdout"] = "stderr") -> None:
+    """Route every logger through one ``ServiceLogHandler`` on the root logger, at ``settings.log_level``, to
+    ``stream`` (the server logs to stdout; the other commands keep stdout for their output).
 
     Safe to call again: the handler a previous call installed is replaced, other handlers are left alone.
     """
     root = logging.getLogger()
     for handler in [handler for handler in root.handlers if isinstance(handler, ServiceLogHandler)]:
         root.removeHandler(handler)
-    root.addHandler(ServiceLogHandler(resolve_format(settings.log_format)))
+    root.addHandler(ServiceLogHandler(resolve_format(settings.log_format, stream), _CurrentStream(stream)))
     root.setLevel(settings.log_level.upper())
     # DB_ECHO: SQLAlchemy's statements through our handler (its own echo would print to stdout, unformatted).
     # The engine hides bound parameters, so no e-mail address or name reaches the log this way.

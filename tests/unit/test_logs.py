@@ -102,6 +102,8 @@ def test_auto_means_console_on_a_terminal_and_json_elsewhere(monkeypatch: pytest
     assert resolve_format("auto") == "console"
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     assert resolve_format("auto") == "json"
+    monkeypatch.setattr(sys, "stdout", _Terminal())
+    assert resolve_format("auto", "stdout") == "console"
 
 
 @pytest.fixture
