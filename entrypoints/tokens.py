@@ -128,7 +128,11 @@ class JwtVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise InvalidToken("the token's subject is malformed")
-        return Principal(subject=subject, scopes=_scopes(claims), expires_at=float(claims["exp"]))
+        try:
+            expires_at = float(claims["exp"])
+        except (OverflowError, TypeError, ValueError):  # e.g. 10**400: PyJWT compares it, a float cannot hold it
+            raise InvalidToken("the token's expiry (exp) is malformed") from None
+        return Principal(subject=subject, scopes=_scopes(claims), expires_at=expires_at)
 
     def _key_for(self, token: str) -> Any:
         if not self._keys_by_id:
@@ -146,6 +150,7 @@ class JwtVerifier:
 # Most specific first: several of PyJWT's errors derive from others (InvalidSignatureError is a DecodeError).
 _REASONS: Final = (
     (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not yet valid (nbf or iat lies in the future)"),
     (jwt.InvalidAudienceError, "the token is not meant for this service (aud)"),
     (jwt.InvalidIssuerError, "the token comes from an unknown issuer (iss)"),
     (jwt.InvalidSignatureError, "the token's signature does not verify"),

@@ -15,6 +15,7 @@ from entrypoints.container import Container
 from entrypoints.http import health, metrics, users
 from entrypoints.http.access_control import AccessControl, document_access_control
 from entrypoints.http.body_limit import BodyLimit
+from entrypoints.http.head_requests import HeadAsGet
 from entrypoints.http.idempotency import install_replay
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import HEADER, RequestContext
@@ -98,7 +99,9 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_replay(app)
     settings = container.settings()
-    # add_middleware puts each layer outside the ones before: CORS, then access control, then the body limit.
+    # add_middleware puts each layer outside the ones before: CORS, then access control, then the body limit,
+    # then HEAD served as GET.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(
         AccessControl,

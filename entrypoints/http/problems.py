@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from application.errors import PreconditionFailed, StorageUnavailable
 from application.idempotency import IdempotencyKeyReused
@@ -103,7 +104,7 @@ def _unreadable_body(error: HTTPException) -> str | None:
     return None
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     unreadable = _unreadable_body(error)
     if unreadable is not None:
@@ -114,7 +115,22 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
         if isinstance(error.detail, str) and error.detail != phrase
         else _DETAILS.get(error.status_code, phrase)
     )
-    return problem(error.status_code, detail, headers=error.headers)
+    headers = error.headers
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem(error.status_code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on the request's path (each route holds its own), HEAD wherever GET is."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 _DETAILS = {

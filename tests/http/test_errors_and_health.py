@@ -20,10 +20,35 @@ async def test_an_unknown_path_is_a_problem(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/nowhere"), 404)
 
 
-async def test_a_wrong_method_is_a_problem_that_names_the_allowed_ones(client: httpx.AsyncClient) -> None:
-    response = await client.put("/users")
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/users", "GET, HEAD, POST"),
+        ("POST", "/users/0190b4c2-58a0-7d3e-8f1a-6b2c3d4e5f60", "DELETE, GET, HEAD, PATCH"),
+        ("DELETE", "/healthz", "GET, HEAD"),
+    ],
+)
+async def test_a_wrong_method_is_a_problem_that_names_every_allowed_one(
+    client: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
     assert_problem(response, 405)
-    assert "POST" in response.headers["allow"]
+    assert response.headers["allow"] == allowed
+
+
+async def test_head_answers_wherever_get_does_without_a_body(client: httpx.AsyncClient) -> None:
+    created = await client.post("/users", json={"username": "headed", "email": "headed@example.com"})
+    path = f"/users/{created.json()['id']}"
+    got = await client.get(path)
+
+    for target in (path, "/users?limit=5", "/healthz"):
+        response = await client.head(target)
+        assert response.status_code == 200, target
+        assert response.content == b""
+    headed = await client.head(path)
+    assert headed.headers["etag"] == got.headers["etag"]
+    assert headed.headers["content-length"] == got.headers["content-length"]
+    assert (await client.head("/users/0190b4c2-58a0-7d3e-8f1a-6b2c3d4e5f60")).status_code == 404
 
 
 async def test_healthz_and_readyz_answer(client: httpx.AsyncClient) -> None:

@@ -63,6 +63,9 @@ def test_a_minted_token_verifies_with_its_scopes_and_subject() -> None:
         (_claims(aud=None), "'aud'"),
         (_claims(scope=42), "scope"),
         (_claims(sub=""), "subject"),
+        (_claims(exp=10**400), "expiry"),
+        (_claims(nbf=int(time.time()) + 3600), "not yet valid"),
+        (_claims(iat=int(time.time()) + 3600), "not yet valid"),
     ],
 )
 def test_bad_claims_are_refused_with_a_reason(claims: dict[str, Any], reason: str) -> None:
