@@ -81,6 +81,8 @@ class Options:
     scaling_depths: tuple[int, ...] = (1_000, 100_000, 1_000_000)
     import_rows: int = 100_000
     """Users of the bulk-import step (0: no import step)."""
+    import_server: str | None = None
+    """The server the import step makes its database on (default: BENCH_DATABASE_URL, else the local one)."""
     scaling_repeats: int = 20
     scaling_apps: tuple[AppName, ...] = APP_NAMES
     results_dir: Path = RESULTS_DIR
@@ -313,7 +315,7 @@ async def run(options: Options, databases: Databases | None = None) -> Report:
     if options.import_rows:
         say(f"\nimport: {options.import_rows:,} users through users-service import, then the same file again")
         figures = await asyncio.to_thread(
-            import_users.measure, options.import_rows, server=server_url_from_environment()
+            import_users.measure, options.import_rows, server=options.import_server or server_url_from_environment()
         )
         report.bulk_import = figures
     say()

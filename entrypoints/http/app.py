@@ -17,6 +17,7 @@ from entrypoints.http.access_control import AccessControl, document_access_contr
 from entrypoints.http.body_limit import BodyLimit
 from entrypoints.http.head_requests import HeadAsGet
 from entrypoints.http.idempotency import install_replay
+from entrypoints.http.media_types import MediaTypes
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import HEADER, RequestContext
 from entrypoints.http.schemas import problem_components
@@ -100,7 +101,8 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_replay(app)
     settings = container.settings()
     # add_middleware puts each layer outside the ones before: CORS, then access control, then the body limit,
-    # then HEAD served as GET.
+    # then HEAD served as GET, then the media types of writes.
+    app.add_middleware(MediaTypes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(

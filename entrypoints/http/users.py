@@ -31,6 +31,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     409: documented_problem("Username or email taken, or a concurrent change"),
     412: documented_problem("If-Match names a version that is no longer current"),
     413: documented_problem("The request body is over the size limit (1 MiB)"),
+    415: documented_problem("The body's Content-Type is not one the route accepts (see Accept-Post / Accept-Patch)"),
     422: documented_problem("Invalid request: every field at fault is in `errors`", schema="ValidationProblem"),
     503: documented_problem("The database does not answer", headers=_RETRY_AFTER),
 }
@@ -83,7 +84,7 @@ def _current(user: User) -> Response:
                 **REPLAYED_RESPONSE_HEADER,
             },
         },
-        **_problems(409, 413, 503),
+        **_problems(409, 413, 415, 503),
         422: _KEYED_422,
     },
     openapi_extra=described(IDEMPOTENCY_KEY),
@@ -164,14 +165,17 @@ _LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email
     summary="Change a user (JSON merge-patch)",
     responses={
         200: {"description": "Changed", "headers": {**_ETAG, **REPLAYED_RESPONSE_HEADER}},
-        **_problems(404, 409, 412, 413, 503),
+        **_problems(404, 409, 412, 413, 415, 503),
         422: _KEYED_422,
     },
     openapi_extra=described(
         IF_MATCH,
         IDEMPOTENCY_KEY,
         requestBody={
-            "content": {"application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/UserPatch"}}}
+            "content": {
+                "application/merge-patch+json": {"schema": {"$ref": "#/components/schemas/UserPatch"}},
+                "application/json": {"schema": {"$ref": "#/components/schemas/UserPatch"}},
+            }
         },
     ),
 )

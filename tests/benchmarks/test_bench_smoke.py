@@ -1,6 +1,7 @@
-"""The benchmark harness keeps working: every app, every scenario and the scaling step on a tiny load.
+"""The benchmark harness keeps working: every app, every scenario, the scaling and the import steps on a tiny
+load.
 
-Not a timed test: it checks that the harness starts the three apps, drives each scenario with the Python load
+Not a timed test: it checks that the harness starts the four apps, drives each scenario with the Python load
 generator (so that it does not depend on wrk being installed), gets only 2xx answers, and prints and writes
 its results. `make bench` is the real run.
 """
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.postgres
 USERS = 500
 REQUESTS = 200
 DEPTHS = (10, 100, 450)
+IMPORT_ROWS = 300
 
 
 class SuiteDatabases:
@@ -58,6 +60,8 @@ async def test_the_benchmark_runs_every_scenario_on_every_app_without_errors(
         scaling=True,
         scaling_depths=DEPTHS,
         scaling_repeats=3,
+        import_rows=IMPORT_ROWS,
+        import_server=postgres_server_url,
         results_dir=tmp_path,
     )
 
@@ -85,6 +89,13 @@ async def test_the_benchmark_runs_every_scenario_on_every_app_without_errors(
         assert APPS[app].title in printed
     assert "Peak RSS" in printed
     assert "List page (50 users) by depth" in printed
+    assert report.bulk_import is not None
+    assert (report.bulk_import.rows, report.bulk_import.created, report.bulk_import.created_again) == (
+        IMPORT_ROWS,
+        IMPORT_ROWS,
+        0,
+    )
+    assert "Bulk import" in printed
 
     written = json.loads((tmp_path / "latest.json").read_text())
     assert [app["app"] for app in written["apps"]] == list(APP_NAMES)

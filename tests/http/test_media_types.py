@@ -1,0 +1,48 @@
+"""Writes take JSON (POST) or a merge patch (PATCH) in UTF-8; any other body is a 415 naming what is accepted."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.http.problems import assert_problem
+
+BODY = '{"username": "typed", "email": "typed@example.com"}'
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", None, "application/json; charset=utf-16"],
+)
+async def test_a_post_body_that_is_not_utf8_json_is_a_415_naming_json(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = await client.post("/users", content=BODY.encode(), headers=headers)
+
+    assert_problem(response, 415)
+    assert response.headers["accept-post"] == "application/json"
+    assert "application/json" in response.json()["detail"]
+    assert (await client.get("/users", params={"limit": 100})).json()["items"] == []
+
+
+async def test_curls_default_form_body_is_told_what_to_add(client: httpx.AsyncClient) -> None:
+    response = await client.post("/users", data={"username": "formed", "email": "formed@example.com"})
+    assert_problem(response, 415)
+    assert "-H 'content-type: application/json'" in response.json()["detail"]
+
+
+async def test_a_patch_takes_a_merge_patch_or_json_and_nothing_else(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/users", json={"username": "patchy", "email": "patchy@example.com"})).json()
+    path = f"/users/{created['id']}"
+
+    refused = await client.patch(path, content=b'{"full_name": "X"}', headers={"content-type": "text/plain"})
+    assert_problem(refused, 415)
+    assert refused.headers["accept-patch"] == "application/merge-patch+json, application/json"
+    for content_type in ("application/merge-patch+json", "application/json; charset=UTF-8"):
+        changed = await client.patch(path, content=b'{"full_name": "Y"}', headers={"content-type": content_type})
+        assert changed.status_code == 200, changed.text
+
+
+async def test_a_post_without_a_body_is_still_a_422(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.post("/users"), 422)
