@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from fastapi.exceptions import RequestValidationError
+
 _ISSUED_VERSION = re.compile(r"[1-9][0-9]{0,17}")
 
 
@@ -14,21 +16,42 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _tags(header: str) -> list[str]:
-    return [tag.strip() for tag in header.split(",") if tag.strip()]
+# An entity tag (RFC 9110 section 8.8.3): optionally weak, then any printable ASCII but '"' between quotes.
+_ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7e]*"')
+
+
+def _tags(header: str, name: str, *, weak_allowed: bool) -> list[str]:
+    """The tags of a conditional header; a 422 naming the header when it is not a list of entity tags."""
+    tags = [tag.strip() for tag in header.split(",")]
+    for tag in tags:
+        match = _ENTITY_TAG.fullmatch(tag)
+        if match is None or (match.group(1) and not weak_allowed):
+            kind = "strong " if not weak_allowed else ""
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("header", name),
+                        "msg": f'must be * or {kind}entity tags in quotes, as the ETag header gives them: "3"'
+                        + (" (If-Match compares strongly: no W/)" if not weak_allowed else ""),
+                        "input": header,
+                    }
+                ]
+            )
+    return tags
 
 
 def versions_in_if_match(header: str | None) -> frozenset[int] | None:
     """The versions an ``If-Match`` accepts; ``None`` when there is no condition beyond existence.
 
-    If-Match compares strongly: weak tags (``W/"3"``) and anything that is not one of our tags match no
-    version, so such a request fails with 412 instead of writing unconditionally.
+    A header that is not ``*`` or a list of strong entity tags is a 422. A well-formed tag this service never
+    issued (``"03"``, ``"abc"``) matches no version, so the request fails with 412.
     """
     if header is None or header.strip() == "*":
         return None
     versions = set()
-    for tag in _tags(header):
-        inner = tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else ""
+    for tag in _tags(header, "If-Match", weak_allowed=False):
+        inner = tag[1:-1]
         # Only the exact spelling we issue: strong tags compare character by character ("03" is not "3"),
         # and a bounded length keeps int() from choking on a hostile header.
         if _ISSUED_VERSION.fullmatch(inner):
@@ -37,9 +60,10 @@ def versions_in_if_match(header: str | None) -> frozenset[int] | None:
 
 
 def if_none_match_hits(header: str | None, version: int) -> bool:
-    """Does ``If-None-Match`` name the current version (weak comparison, as RFC 9110 asks)?"""
+    """Does ``If-None-Match`` name the current version (weak comparison, as RFC 9110 asks)? A header that is not
+    ``*`` or a list of entity tags is a 422."""
     if header is None:
         return False
     if header.strip() == "*":
         return True
-    return etag(version) in (tag.removeprefix("W/") for tag in _tags(header))
+    return etag(version) in (tag.removeprefix("W/") for tag in _tags(header, "If-None-Match", weak_allowed=True))

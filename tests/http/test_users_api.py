@@ -373,7 +373,23 @@ async def test_patch_with_the_current_etag_succeeds(client: httpx.AsyncClient) -
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("tag", ['"1"', 'W/"2"', "garbage", '"2x"'])
+@pytest.mark.parametrize("tag", ["2", 'W/"2"', "garbage"])
+async def test_patch_with_a_malformed_if_match_is_a_422_that_shows_the_form(
+    client: httpx.AsyncClient, tag: str
+) -> None:
+    user = await _create(client)
+    await client.patch(f"/users/{user['id']}", json={"full_name": "first"})
+
+    response = await client.patch(f"/users/{user['id']}", json={"full_name": "second"}, headers={"If-Match": tag})
+
+    assert_problem(response, 422)
+    (error,) = response.json()["errors"]
+    assert error["field"] == "If-Match"
+    assert '"3"' in error["message"]
+    assert (await client.get(f"/users/{user['id']}")).json()["full_name"] == "first"
+
+
+@pytest.mark.parametrize("tag", ['"1"', '"2x"'])
 async def test_patch_with_a_stale_or_foreign_etag_fails_the_precondition(client: httpx.AsyncClient, tag: str) -> None:
     user = await _create(client)
     await client.patch(f"/users/{user['id']}", json={"full_name": "first"})
