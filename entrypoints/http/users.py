@@ -129,14 +129,18 @@ async def list_users(
     username: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
     email: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
 ) -> UserPageOut:
-    # A misspelt filter (?emial=...) would otherwise widen the page to everyone without a word.
-    unknown = sorted(set(request.query_params) - _LIST_PARAMETERS)
-    if unknown:
+    # A misspelt filter (?emial=...) would otherwise widen the page to everyone without a word, and of a
+    # repeated parameter (?limit=1&limit=100) one value would be taken silently.
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = sorted(set(names) - _LIST_PARAMETERS)
+    repeated = sorted({name for name in names if names.count(name) > 1} & _LIST_PARAMETERS)
+    if unknown or repeated:
         raise RequestValidationError(
             [
                 {"type": "value_error", "loc": ("query", name), "msg": "is not a parameter of this list"}
                 for name in unknown
             ]
+            + [{"type": "value_error", "loc": ("query", name), "msg": "is given more than once"} for name in repeated]
         )
     try:
         after = None if cursor is None else decode_cursor(cursor)

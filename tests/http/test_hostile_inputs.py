@@ -589,3 +589,20 @@ async def test_an_id_that_is_no_uuid_is_refused(client: httpx.AsyncClient, metho
 async def test_an_id_in_capitals_names_the_same_user(client: httpx.AsyncClient) -> None:
     user = await _create(client)
     assert (await client.get(f"/users/{user['id'].upper()}")).json() == user
+
+
+@on_backends("memory")
+@pytest.mark.parametrize(
+    ("query", "fields"),
+    [
+        ("limit=1&limit=100", ["limit"]),
+        ("username=a&username=b&email=x%40example.com&email=y%40example.com", ["email", "username"]),
+        ("is_active=true&is_active=false", ["is_active"]),
+    ],
+)
+async def test_a_list_parameter_given_twice_is_refused_naming_it(
+    client: httpx.AsyncClient, query: str, fields: list[str]
+) -> None:
+    body = assert_problem(await client.get(f"/users?{query}"), 422)
+    assert [error["field"] for error in body["errors"]] == fields
+    assert all(error["message"] == "is given more than once" for error in body["errors"])
