@@ -17,6 +17,7 @@ from entrypoints.http.access_control import AccessControl, document_access_contr
 from entrypoints.http.body_limit import BodyLimit
 from entrypoints.http.head_requests import HeadAsGet
 from entrypoints.http.idempotency import install_replay
+from entrypoints.http.json_bodies import StrictJsonRoute
 from entrypoints.http.media_types import MediaTypes
 from entrypoints.http.problems import install_problem_handlers
 from entrypoints.http.request_context import HEADER, RequestContext
@@ -50,7 +51,7 @@ class _ObservedFastAPI(FastAPI):
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
     for route in router.routes:
         assert isinstance(route, APIRoute)
-        app.add_api_route(
+        app.router.add_api_route(
             route.path,
             route.endpoint,
             methods=sorted(route.methods or ()),
@@ -73,6 +74,7 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
             response_model_exclude_unset=route.response_model_exclude_unset,
             response_model_exclude_defaults=route.response_model_exclude_defaults,
             response_model_exclude_none=route.response_model_exclude_none,
+            route_class_override=StrictJsonRoute,
         )
 
 

@@ -6,6 +6,7 @@ SQL, driver text) is copied into a response: only messages written for clients.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -20,6 +21,7 @@ from starlette.routing import Match
 from application.errors import PreconditionFailed, StorageUnavailable
 from application.idempotency import IdempotencyKeyReused
 from domain.errors import EmailTaken, FieldError, InvalidUser, UsernameTaken, UserNotFound, VersionConflict
+from entrypoints.http.json_bodies import DuplicateMember
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_PREFIX = "urn:users-service:problem:"
@@ -95,6 +97,8 @@ def _unreadable_body(error: HTTPException) -> str | None:
     if error.status_code != 400:
         return None
     cause = error.__cause__
+    if isinstance(cause, DuplicateMember):
+        return f"repeats the member {json.dumps(cause.name)}; give each member once"
     if isinstance(cause, UnicodeError):
         return "is not valid JSON (not UTF-8)"
     if isinstance(cause, RecursionError):

@@ -46,3 +46,21 @@ async def test_a_patch_takes_a_merge_patch_or_json_and_nothing_else(client: http
 
 async def test_a_post_without_a_body_is_still_a_422(client: httpx.AsyncClient) -> None:
     assert_problem(await client.post("/users"), 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        ('{"username": "dupkey1", "username": "dupkey2", "email": "dup@example.com"}', "username"),
+        ('{"username": "dupkey3", "email": "a@example.com", "full_name": "A", "full_name": "B"}', "full_name"),
+    ],
+)
+async def test_a_body_that_repeats_a_member_is_a_422_naming_it(
+    client: httpx.AsyncClient, body: str, member: str
+) -> None:
+    response = await client.post("/users", content=body.encode(), headers={"content-type": "application/json"})
+
+    problem = assert_problem(response, 422)
+    assert [error["field"] for error in problem["errors"]] == ["body"]
+    assert f'"{member}"' in problem["errors"][0]["message"]
+    assert (await client.get("/users", params={"limit": 100})).json()["items"] == []
