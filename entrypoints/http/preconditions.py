@@ -20,24 +20,22 @@ def etag(version: int) -> str:
 _ENTITY_TAG = re.compile(r'(W/)?"[\x21\x23-\x7e]*"')
 
 
+# What a malformed header is told, by whether it may hold weak tags (If-None-Match) or not (If-Match).
+_FORM = {
+    True: 'must be * or entity tags in quotes, as the ETag header gives them: "3"',
+    False: 'must be * or strong entity tags in quotes, as the ETag header gives them: "3"'
+    " (If-Match compares strongly: no W/)",
+}
+
+
 def _tags(header: str, name: str, *, weak_allowed: bool) -> list[str]:
     """The tags of a conditional header; a 422 naming the header when it is not a list of entity tags."""
     tags = [tag.strip() for tag in header.split(",")]
     for tag in tags:
         match = _ENTITY_TAG.fullmatch(tag)
         if match is None or (match.group(1) and not weak_allowed):
-            kind = "strong " if not weak_allowed else ""
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "value_error",
-                        "loc": ("header", name),
-                        "msg": f'must be * or {kind}entity tags in quotes, as the ETag header gives them: "3"'
-                        + (" (If-Match compares strongly: no W/)" if not weak_allowed else ""),
-                        "input": header,
-                    }
-                ]
-            )
+            error = {"type": "value_error", "loc": ("header", name), "msg": _FORM[weak_allowed], "input": header}
+            raise RequestValidationError([error])
     return tags
 
 
