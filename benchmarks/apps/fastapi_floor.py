@@ -2,7 +2,7 @@
 
 One route shaped like the service's GET /users/{user_id} (a UUID path parameter, the same response model),
 answering a constant user: no database, no middleware, no dependencies. Its CPU per request under load is
-the part of the service's cost that comes with the framework (see the README's Performance section).
+the part of the service's cost that comes with the framework (see docs/design.md, Performance).
 
     uvicorn --app-dir . benchmarks.apps.fastapi_floor:app --port 8111 --log-level warning
     wrk -t1 -c32 -d10s http://127.0.0.1:8111/users/01a21235-e9fe-706e-bbcc-44ab6908aa53

@@ -2,7 +2,7 @@
 
 Each client's bucket holds up to ``burst`` tokens and refills at ``rate`` per second; a write takes one. The
 buckets live in this process, so with N replicas a client may write N times as fast: a limit shared by all
-replicas needs a shared store (a Redis ``INCR``/``EXPIRE`` window, or the gateway in front), see the README.
+replicas needs a shared store (a Redis ``INCR``/``EXPIRE`` window, or the gateway in front), see docs/operations.md.
 """
 
 from __future__ import annotations
