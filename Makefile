@@ -6,6 +6,21 @@ STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint typecheck architecture pytest lock clean
 
+# $(call debian_package,TARGET,COMMAND,PACKAGE,OTHERWISE): a shell command that installs Debian's PACKAGE where
+# COMMAND is missing (as root, or with password-less sudo), else says that it is unavailable and OTHERWISE.
+define debian_package
+command -v $(2) >/dev/null 2>&1 || { \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "$(1): installing $(3) with apt-get"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(3) >/dev/null; } || true; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		echo "$(1): installing $(3) with sudo apt-get"; \
+		{ sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(3) >/dev/null; } || true; \
+	fi; \
+	command -v $(2) >/dev/null 2>&1 || echo "$(1): $(3) is unavailable (no apt-get, or not root); $(4)"; \
+}
+endef
+
 $(STAMP): requirements/dev.lock requirements/build.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +61,13 @@ typecheck: $(STAMP)
 architecture: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest
+
+## Debian's Chromium, which the API docs' browser tests drive headless (tests/smoke/test_docs_in_browser.py).
+.PHONY: browser
+browser:
+	@$(call debian_package,browser,chromium,chromium,the browser tests will be skipped)
 
 ## Fuzz the whole API from its OpenAPI document: FUZZ_EXAMPLES cases per backend (memory and PostgreSQL, the
 ## latter from TEST_DATABASE_URL as in make test), where make test runs 60. About 80 s; not part of make test.
@@ -60,16 +80,7 @@ fuzz: $(STAMP)
 ## PostgreSQL, or the server in BENCH_DATABASE_URL; options in BENCH_ARGS, e.g. BENCH_ARGS=--quick).
 .PHONY: bench
 bench: $(STAMP)
-	@command -v wrk >/dev/null 2>&1 || { \
-		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-			echo "bench: installing wrk with apt-get"; \
-			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true; \
-		elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-			echo "bench: installing wrk with sudo apt-get"; \
-			{ sudo -n apt-get update -qq && sudo -n DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || true; \
-		fi; \
-		command -v wrk >/dev/null 2>&1 || echo "bench: wrk is unavailable (no apt-get, or not root); using the Python load generator"; \
-	}
+	@$(call debian_package,bench,wrk,wrk,using the Python load generator)
 	$(BIN)/python -m benchmarks.run --scaling $(BENCH_ARGS)
 
 ## Build the service image users-service:latest (IMAGE=...) on PYTHON_IMAGE (default python:3.11-slim). The

@@ -15,6 +15,7 @@ from entrypoints.container import Container
 from entrypoints.http import health, metrics, users
 from entrypoints.http.access_control import AccessControl, document_access_control
 from entrypoints.http.body_limit import BodyLimit
+from entrypoints.http.docs import install_docs
 from entrypoints.http.head_requests import HeadAsGet
 from entrypoints.http.idempotency import install_replay
 from entrypoints.http.json_bodies import StrictJsonRoute
@@ -93,11 +94,15 @@ def create_app(container: Container | None = None) -> FastAPI:
         # The service reports through its own metrics and logs; FastAPI's native OpenTelemetry would look up
         # the global providers on every request, to find none (docs/decisions/0005-request-path.md).
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # FastAPI's own docs pages load their script from a CDN; install_docs serves the service's copies.
+        docs_url=None,
+        redoc_url=None,
     )
     # The routers' routes on the app itself, without the layer per router that app.include_router() adds
     # (docs/decisions/0005-request-path.md); made for this app, so its dependency_overrides apply.
     for router in (health.router, users.router, metrics.router):
         _add_routes(app, router)
+    install_docs(app)
     app.state.container = container
     install_problem_handlers(app)
     install_replay(app)

@@ -9,7 +9,8 @@ It wraps even Starlette's error middleware, so every response that leaves the ap
 - writes one access-log line (logger ``users_service.access``): method, route template, status, duration.
   Neither the raw path, the query string (``?email=``) nor a body is ever logged;
 - counts the request and its duration in the metrics, labelled by route template;
-- adds the security headers (security_headers.py) and ``Cache-Control: no-store`` unless a route chose;
+- adds the security headers (security_headers.py; a route's own content policy stays) and
+  ``Cache-Control: no-store`` unless a route chose;
 - answers a request cut off by shutdown with a 503 problem (and Retry-After) instead of uvicorn's bare text
   500: when the graceful-shutdown period runs out, uvicorn cancels what still runs; such a request never
   committed, so a client or load balancer may retry it on another replica.
@@ -75,7 +76,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 own = message.get("headers", ())
-                headers = [*own, id_header, *security_headers(scope["path"])]
+                headers = [*own, id_header, *security_headers(own)]
                 if not any(name.lower() == b"cache-control" for name, _ in own):
                     # Users' data is personal: no shared cache keeps it (ETags still let clients revalidate).
                     headers.append(_NO_STORE)
@@ -132,13 +133,15 @@ class RequestContext:
         route = scope.get("route")
         if route is not None:
             return getattr(route, "path_format", UNMATCHED)
-        # Plain Starlette routes (FastAPI's /docs, /openapi.json) leave only their endpoint in the scope.
+        # Plain Starlette routes (/openapi.json) leave only their endpoint in the scope, a mount (the docs' files)
+        # the app it hands the request to.
         endpoint = scope.get("endpoint")
         if endpoint is None:
             return UNMATCHED
         if self._templates is None:
             self._templates = {
-                getattr(route, "endpoint", None): getattr(route, "path_format", UNMATCHED) for route in self._routes
+                getattr(route, "endpoint", getattr(route, "app", None)): getattr(route, "path_format", UNMATCHED)
+                for route in self._routes
             }
         return self._templates.get(endpoint, UNMATCHED)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 _ALWAYS: Final = [
@@ -11,11 +12,12 @@ _ALWAYS: Final = [
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
 ]
-# The API's answers are JSON: nothing in them may load or run anything. The interactive docs are a page that
-# loads its script and styles, so they get no content policy from here.
-_API: Final = [*_ALWAYS, (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
-_DOCS_PATHS: Final = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+# The API's answers are JSON: nothing in them may load or run anything. The interactive docs pages load their
+# script and styles from this service, so they send a content policy of their own (docs.py), which stays.
+_POLICY: Final = b"content-security-policy"
+_API: Final = [*_ALWAYS, (_POLICY, b"default-src 'none'; frame-ancestors 'none'")]
 
 
-def security_headers(path: str) -> list[tuple[bytes, bytes]]:
-    return _ALWAYS if path in _DOCS_PATHS else _API
+def security_headers(response_headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers to add to a response that has ``response_headers``."""
+    return _ALWAYS if any(name.lower() == _POLICY for name, _ in response_headers) else _API
