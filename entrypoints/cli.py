@@ -25,6 +25,7 @@ from entrypoints.bulk_progress import ImportProgress, summary
 from entrypoints.collector import freeze_startup_objects
 from entrypoints.container import Container
 from entrypoints.logs import configure_logging
+from entrypoints.migration_summary import migration_summary
 from entrypoints.settings import ConfigurationError, Settings, load_settings
 from entrypoints.tokens import READ_SCOPE, SCOPES, mint_token, verifier_from_settings
 
@@ -39,6 +40,27 @@ app = typer.Typer(
 EXIT_CONFIGURATION = 2
 
 
+class _Output:
+    """What the options before the command ask of its output; ``options`` sets them on every run."""
+
+    verbose = False
+
+
+@app.callback()
+def options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show the libraries' log lines below WARNING (Alembic's, for one); LOG_LEVEL=debug shows "
+            "them too.",
+        ),
+    ] = False,
+) -> None:
+    _Output.verbose = verbose
+
+
 def _settings(*, serving: bool = False) -> Settings:
     """Settings from the environment; on a bad configuration, one clear line per variable and exit code 2.
     ``serving``: the API's token keys must be usable too."""
@@ -50,7 +72,8 @@ def _settings(*, serving: bool = False) -> Settings:
         for problem in error.problems:
             typer.echo(f"configuration error: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIGURATION) from None
-    configure_logging(settings, "stdout" if serving else "stderr")
+    # serve's output is a log stream; the other commands write for people (library lines under --verbose).
+    configure_logging(settings, "stdout" if serving else "stderr", library_detail=serving or _Output.verbose)
     return settings
 
 
@@ -90,12 +113,11 @@ def migrate(
         typer.echo("memory:// has no schema to migrate")
         return
     try:
-        migrations.migrate_to(settings.database_url, revision)
+        migration = migrations.migrate_to(settings.database_url, revision)
     except CommandError as error:
         typer.echo(f"migrate: {error}", err=True)
         raise typer.Exit(1) from None
-    after, head = migrations.revisions(settings.database_url)
-    typer.echo(f"database at revision {after or 'base'} (newest: {head})")
+    typer.echo(migration_summary(migration))
 
 
 @app.command()
