@@ -1,9 +1,10 @@
 """Bulk import: many users from a file, under the same rules as one registration, written in batches.
 
 Each row becomes a user through ``User.register``; a row that breaks a rule is rejected with its line number
-and every broken rule, and the others go on. A row whose username (whatever its case) or email is already
-stored, or repeats an earlier row of the input, is skipped as a duplicate, so importing the same input twice
-creates nothing the second time. Each batch is one unit of work: it is written whole or not at all.
+and every broken rule, and the others go on; so is a row its reader could not read (an ``UnreadableRow``). A
+row whose username (whatever its case) or email is already stored, or repeats an earlier row of the input, is
+skipped as a duplicate, so importing the same input twice creates nothing the second time. Each batch is one
+unit of work: it is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from application.unit_of_work import UnitOfWork
 from domain.errors import EmailTaken, FieldError, InvalidUser, UsernameTaken
@@ -23,19 +24,34 @@ IMPORT_FIELDS: Final = ("username", "email", "full_name", "is_active")
 REQUIRED_FIELDS: Final = ("username", "email")
 # How many rows are checked between two turns of the event loop (about 5 ms of checks).
 _ROWS_BETWEEN_YIELDS: Final = 50
+_UNKNOWN_FIELD: Final = f"is not a field of a user (the fields: {', '.join(IMPORT_FIELDS)})"
 
-Row = tuple[int, Mapping[str, object]]
-"""A row of input: its line number (for messages) and its fields by name."""
+
+class Row(NamedTuple):
+    """A row of input: its line number (for messages), its fields by name, the text it was read from (for the
+    rejects report), and the problems its reader found in values its format cannot give the field."""
+
+    line: int
+    fields: Mapping[str, object]
+    text: str = ""
+    problems: tuple[FieldError, ...] = ()
+
+
+class UnreadableRow(NamedTuple):
+    """A line its reader could not make into fields (invalid JSON, a CSV row with an extra field), and why."""
+
+    line: int
+    problem: str
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class RejectedRow:
-    line: int
-    errors: tuple[FieldError, ...]
+    """A row that was not imported: its line number, why (every broken rule), and the text it was read from."""
 
-    @property
-    def reason(self) -> str:
-        return "; ".join(f"{error.field}: {error.message}" for error in self.errors)
+    line: int
+    reason: str
+    text: str = ""
 
 
 @dataclass(slots=True)
@@ -54,7 +70,7 @@ class ImportReport:
 
 async def import_users(
     uow: UnitOfWork,
-    rows: Iterable[Row],
+    rows: Iterable[Row | UnreadableRow],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
@@ -62,10 +78,10 @@ async def import_users(
 ) -> ImportReport:
     """Import ``rows`` ``batch_size`` at a time, each batch in one unit of work; report what became of them.
 
-    ``on_batch`` is called with the report after every batch. An exception from ``rows`` (a malformed file)
-    stops the import: the batch it interrupts is not written, the batches before it stay committed, and the
-    report so far is the one the last ``on_batch`` received. With ``dry_run`` every row is checked, duplicates
-    against the storage included, and nothing is written.
+    ``on_batch`` is called with the report after every batch. An exception from ``rows`` (a file that cannot
+    be read at all) stops the import: the batch it interrupts is not written, the batches before it stay
+    committed, and the report so far is the one the last ``on_batch`` received. With ``dry_run`` every row is
+    checked, duplicates against the storage included, and nothing is written.
     """
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}")
@@ -92,8 +108,8 @@ async def import_users(
     return report
 
 
-def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    batch: list[Row] = []
+def _batches(rows: Iterable[Row | UnreadableRow], size: int) -> Iterator[list[Row | UnreadableRow]]:
+    batch: list[Row | UnreadableRow] = []
     for row in rows:
         batch.append(row)
         if len(batch) == size:
@@ -118,18 +134,22 @@ class _Importer:
         self._seen_keys: set[str] = set()
         self._seen_emails: set[str] = set()
 
-    async def check(self, rows: Sequence[Row]) -> _CheckedBatch:
+    async def check(self, rows: Sequence[Row | UnreadableRow]) -> _CheckedBatch:
         """The batch's new users, its rejects and its duplicates within the input."""
         candidates: list[User] = []
         rejected: list[RejectedRow] = []
         duplicates = 0
-        for count, (line, fields) in enumerate(rows, start=1):
+        for count, row in enumerate(rows, start=1):
             if count % _ROWS_BETWEEN_YIELDS == 0:
                 await asyncio.sleep(0)  # lets the batch being written take its next step
+            if isinstance(row, UnreadableRow):
+                rejected.append(RejectedRow(row.line, row.problem, row.text))
+                continue
             try:
-                user = user_from_fields(fields)
+                user = user_from_fields(row.fields, row.problems)
             except InvalidUser as error:
-                rejected.append(RejectedRow(line, tuple(error.errors)))
+                reason = "; ".join(f"{problem.field}: {problem.message}" for problem in error.errors)
+                rejected.append(RejectedRow(row.line, reason, row.text))
                 continue
             key = username_key(user.username)
             if key in self._seen_keys or user.email in self._seen_emails:
@@ -185,14 +205,17 @@ class _Importer:
         return created, duplicates
 
 
-def user_from_fields(fields: Mapping[str, object]) -> User:
-    """A new user from the fields of one row; ``InvalidUser`` lists every problem of the row.
+def user_from_fields(fields: Mapping[str, object], problems: Sequence[FieldError] = ()) -> User:
+    """A new user from the fields of one row; ``InvalidUser`` lists every problem of the row, in the order of
+    ``IMPORT_FIELDS`` (unknown fields last).
 
     ``username`` and ``email`` are required, ``full_name`` defaults to none and ``is_active`` to true; any
-    other field is refused rather than silently dropped (it is most likely a misspelt one).
+    other field is refused rather than silently dropped (it is most likely a misspelt one). ``problems`` are
+    those the row's reader found already; a field named there is not checked again.
     """
-    problems = [FieldError(name, "is required") for name in REQUIRED_FIELDS if name not in fields]
-    problems += [FieldError(str(name), "is not a field of a user") for name in fields if name not in IMPORT_FIELDS]
+    found = list(problems)
+    found += [FieldError(name, "is required") for name in REQUIRED_FIELDS if name not in fields]
+    found += [FieldError(str(name), _UNKNOWN_FIELD) for name in fields if name not in IMPORT_FIELDS]
     try:
         user = User.register(
             username=fields.get("username"),
@@ -201,8 +224,12 @@ def user_from_fields(fields: Mapping[str, object]) -> User:
             is_active=fields.get("is_active", True),
         )
     except InvalidUser as error:
-        missing = {problem.field for problem in problems}
-        raise InvalidUser(problems + [rule for rule in error.errors if rule.field not in missing]) from None
-    if problems:
-        raise InvalidUser(problems)
+        named = {problem.field for problem in found}
+        found += [rule for rule in error.errors if rule.field not in named]
+    if found:
+        raise InvalidUser(sorted(found, key=_field_order))
     return user
+
+
+def _field_order(problem: FieldError) -> int:
+    return IMPORT_FIELDS.index(problem.field) if problem.field in IMPORT_FIELDS else len(IMPORT_FIELDS)

@@ -1,8 +1,10 @@
-"""What ``users-service import`` shows: a progress bar while it runs (on a terminal only), a summary at the end."""
+"""What ``users-service import`` shows: a progress bar while it runs (on a terminal only); at the end, the rejected
+rows (the first ones) and then the summary."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
@@ -83,17 +85,19 @@ class ImportProgress:
             self._progress.stop()
 
 
-def summary(report: ImportReport, *, shown: int = SHOWN_REJECTIONS) -> list[str]:
-    """The closing lines: created, skipped as duplicates, rejected (the first ``shown`` with line and reason)."""
-    verb = "would create" if report.dry_run else "created"
-    lines = [
-        f"{verb}: {report.created}",
-        f"skipped as duplicates: {report.duplicates}",
-        f"rejected: {len(report.rejected)}",
-    ]
-    lines += [f"  line {row.line}: {row.reason}" for row in report.rejected[:shown]]
+def summary(report: ImportReport, *, rejects_file: Path | None = None, shown: int = SHOWN_REJECTIONS) -> list[str]:
+    """The closing lines: the first ``shown`` rejected rows with line and reason, then the counts (created,
+    skipped as duplicates, rejected). ``rejects_file``: where every rejected row was written, if anywhere."""
+    lines = [f"line {row.line}: {row.reason}" for row in report.rejected[:shown]]
     if len(report.rejected) > shown:
-        lines.append(f"  ... and {len(report.rejected) - shown} more")
+        more = len(report.rejected) - shown
+        where = f"all in {rejects_file}" if rejects_file is not None else "--rejects FILE writes them all"
+        lines.append(f"... and {more} more ({where})")
+    verb = "would create" if report.dry_run else "created"
+    rejected = f"rejected: {len(report.rejected)}"
+    if rejects_file is not None and report.rejected:
+        rejected += f", written to {rejects_file}"
+    lines += [f"{verb}: {report.created}", f"skipped as duplicates: {report.duplicates}", rejected]
     if report.dry_run:
         lines.append("dry run: nothing was written")
     return lines

@@ -22,9 +22,11 @@ from application.bulk_import import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ImportRe
 from application.errors import StorageUnavailable
 from entrypoints.bulk_files import FileFormat, MalformedFile, UnknownFormat, format_of, read_rows, user_to_json_line
 from entrypoints.bulk_progress import ImportProgress, summary
+from entrypoints.bulk_rejects import start_rejects_file, write_rejects
 from entrypoints.collector import freeze_startup_objects
 from entrypoints.container import Container
 from entrypoints.logs import configure_logging
+from entrypoints.migration_summary import migration_summary
 from entrypoints.settings import ConfigurationError, Settings, load_settings
 from entrypoints.tokens import READ_SCOPE, SCOPES, mint_token, verifier_from_settings
 
@@ -39,6 +41,27 @@ app = typer.Typer(
 EXIT_CONFIGURATION = 2
 
 
+class _Output:
+    """What the options before the command ask of its output; ``options`` sets them on every run."""
+
+    verbose = False
+
+
+@app.callback()
+def options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also show the libraries' log lines below WARNING (Alembic's, for one); LOG_LEVEL=debug shows "
+            "them too.",
+        ),
+    ] = False,
+) -> None:
+    _Output.verbose = verbose
+
+
 def _settings(*, serving: bool = False) -> Settings:
     """Settings from the environment; on a bad configuration, one clear line per variable and exit code 2.
     ``serving``: the API's token keys must be usable too."""
@@ -50,7 +73,8 @@ def _settings(*, serving: bool = False) -> Settings:
         for problem in error.problems:
             typer.echo(f"configuration error: {problem}", err=True)
         raise typer.Exit(EXIT_CONFIGURATION) from None
-    configure_logging(settings, "stdout" if serving else "stderr")
+    # serve's output is a log stream; the other commands write for people (library lines under --verbose).
+    configure_logging(settings, "stdout" if serving else "stderr", library_detail=serving or _Output.verbose)
     return settings
 
 
@@ -90,12 +114,11 @@ def migrate(
         typer.echo("memory:// has no schema to migrate")
         return
     try:
-        migrations.migrate_to(settings.database_url, revision)
+        migration = migrations.migrate_to(settings.database_url, revision)
     except CommandError as error:
         typer.echo(f"migrate: {error}", err=True)
         raise typer.Exit(1) from None
-    after, head = migrations.revisions(settings.database_url)
-    typer.echo(f"database at revision {after or 'base'} (newest: {head})")
+    typer.echo(migration_summary(migration))
 
 
 @app.command()
@@ -205,6 +228,15 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row, duplicates included, and write nothing.")
     ] = False,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects",
+            metavar="FILE",
+            dir_okay=False,
+            help='Write every rejected row to FILE, as JSON Lines: {"line": 7, "reason": "...", "text": "..."}.',
+        ),
+    ] = None,
 ) -> None:
     """Register the users of a CSV or JSON Lines file, one transaction per batch.
 
@@ -213,19 +245,26 @@ def import_(
     The fields id, created_at, updated_at and version (as `export` writes them) are ignored.
 
     Each row is checked by the API's rules: a row that breaks one is rejected, with its line number and
-    reason, and the others go on. A user whose username (any case) or email exists already, or appears earlier
-    in the file, is skipped as a duplicate: importing a file twice creates nothing the second time. A malformed
-    file (invalid JSON or UTF-8, a CSV row with the wrong number of fields, a missing header column) stops the
-    import at that line: the batch holding it is not written, the batches before it are.
+    reason, and the others go on; so is a line that cannot be read (invalid JSON or UTF-8, a CSV row with the
+    wrong number of fields). A user whose username (any case) or email exists already, or appears earlier in
+    the file, is skipped as a duplicate: importing a file twice creates nothing the second time. A CSV file
+    without a usable header row is refused whole.
+
+    The first 20 rejected rows are listed, then the counts; --rejects FILE gets them all.
 
     Exit status: 0 when every row was created or skipped as a duplicate; 1 when a row was rejected, the file
-    is malformed or the database does not answer; 2 for a usage or configuration error.
+    cannot be read or the database does not answer; 2 for a usage or configuration error.
     """
     settings = _settings()
     try:
         chosen_format = format_of(file, file_format)
     except UnknownFormat as error:
         raise typer.BadParameter(str(error), param_hint="'--format'") from None
+    if rejects is not None:
+        try:
+            start_rejects_file(rejects, file)
+        except (OSError, ValueError) as error:
+            raise typer.BadParameter(str(error), param_hint="'--rejects'") from None
     _require_current_schema(settings)
     freeze_startup_objects()  # the batches would otherwise have start-up's objects rescanned again and again
     report = ImportReport(dry_run=dry_run)  # what was committed so far, should the import stop half-way
@@ -252,10 +291,12 @@ def import_(
         with file.open("rb") as stream, ImportProgress(os.fstat(stream.fileno()).st_size) as progress:
             asyncio.run(run(stream, progress))
     except MalformedFile as error:
-        failure = f"import stopped at {file.name}, {error}: nothing of the batch holding that line was written"
+        failure = f"cannot import {file.name}, {error}: nothing was written"
     except StorageUnavailable:
         failure = "import stopped: the database does not answer (the batches counted above were written)"
-    for line in summary(report):
+    if rejects is not None:
+        write_rejects(rejects, report.rejected)
+    for line in summary(report, rejects_file=rejects):
         typer.echo(line)
     if failure is not None:
         typer.echo(failure, err=True)

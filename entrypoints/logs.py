@@ -8,6 +8,9 @@ uvicorn's, alembic's and SQLAlchemy's all come out in the same format.
 
 The request id comes from ``current_request_id``, a context variable the HTTP middleware sets for the duration
 of each request; a filter on the handler copies it onto every record emitted meanwhile.
+
+The commands other than ``serve`` write for people: there, the libraries' records below WARNING (Alembic's
+"Context impl PostgresqlImpl.", ...) are left out unless asked for (``--verbose``, or ``LOG_LEVEL=debug``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from entrypoints.settings import Settings
+
+# The top-level packages whose loggers are the service's own; every other logger belongs to a library.
+OWN_PACKAGES: Final = frozenset({"domain", "application", "adapters", "entrypoints", "migrations", "users_service"})
 
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
@@ -52,6 +58,23 @@ class RequestIdFilter(logging.Filter):
             if request_id is not None:
                 record.request_id = request_id
         return True
+
+
+class LibraryDetailFilter(logging.Filter):
+    """Drops the libraries' records below WARNING; the service's own records, and loggers named in ``shown``,
+    pass at any level."""
+
+    def __init__(self, shown: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.shown = shown
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        name = record.name
+        return name.partition(".")[0] in OWN_PACKAGES or any(
+            name == shown or name.startswith(f"{shown}.") for shown in self.shown
+        )
 
 
 class JsonFormatter(logging.Formatter):
@@ -132,16 +155,24 @@ def resolve_format(
     return "console" if _CurrentStream(stream).isatty() else "json"
 
 
-def configure_logging(settings: Settings, stream: Literal["stderr", "stdout"] = "stderr") -> None:
+def configure_logging(
+    settings: Settings, stream: Literal["stderr", "stdout"] = "stderr", *, library_detail: bool = True
+) -> None:
     """Route every logger through one ``ServiceLogHandler`` on the root logger, at ``settings.log_level``, to
     ``stream`` (the server logs to stdout; the other commands keep stdout for their output).
+
+    Without ``library_detail`` the libraries' records below WARNING are dropped, except at ``LOG_LEVEL=debug``
+    and, with ``DB_ECHO``, SQLAlchemy's statements.
 
     Safe to call again: the handler a previous call installed is replaced, other handlers are left alone.
     """
     root = logging.getLogger()
     for handler in [handler for handler in root.handlers if isinstance(handler, ServiceLogHandler)]:
         root.removeHandler(handler)
-    root.addHandler(ServiceLogHandler(resolve_format(settings.log_format, stream), _CurrentStream(stream)))
+    handler = ServiceLogHandler(resolve_format(settings.log_format, stream), _CurrentStream(stream))
+    if not library_detail and settings.log_level != "debug":
+        handler.addFilter(LibraryDetailFilter(frozenset({"sqlalchemy.engine"}) if settings.db_echo else frozenset()))
+    root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     # DB_ECHO: SQLAlchemy's statements through our handler (its own echo would print to stdout, unformatted).
     # The engine hides bound parameters, so no e-mail address or name reaches the log this way.

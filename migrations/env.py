@@ -41,7 +41,11 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
+        migration = context.get_context()
+        before = migration.get_current_revision()
         context.run_migrations()
+        # What this run did, for the caller to report (adapters/sqlalchemy/migrations.py): (from, to) revision.
+        config.attributes["revisions"] = (before, migration.get_current_revision())
 
 
 @asynccontextmanager

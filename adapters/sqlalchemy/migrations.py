@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
@@ -23,14 +25,34 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the schema to ``revision``. Blocking: it runs its own event loop, so call it outside one
-    (or in a worker thread)."""
-    command.upgrade(alembic_config(database_url), revision)
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """What one migration run did: its direction, the database's revision before and after (``None``: no
+    schema), and the newest revision the code has."""
+
+    direction: Literal["upgrade", "downgrade"]
+    before: str | None
+    after: str | None
+    head: str | None
 
 
-def downgrade(database_url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head") -> Migration:
+    """Bring the schema to ``revision``, in one Alembic run (one connection). Blocking: it runs its own event
+    loop, so call it outside one (or in a worker thread)."""
+    config = alembic_config(database_url)
+    command.upgrade(config, revision)
+    return _migration("upgrade", config)
+
+
+def downgrade(database_url: str, revision: str = "base") -> Migration:
+    config = alembic_config(database_url)
+    command.downgrade(config, revision)
+    return _migration("downgrade", config)
+
+
+def _migration(direction: Literal["upgrade", "downgrade"], config: Config) -> Migration:
+    before, after = config.attributes["revisions"]  # left there by migrations/env.py
+    return Migration(direction, before, after, ScriptDirectory.from_config(config).get_current_head())
 
 
 def check(database_url: str) -> None:
@@ -53,12 +75,15 @@ def revisions(database_url: str) -> tuple[str | None, str | None]:
     return (current[0] if current else None), script.get_current_head()
 
 
-def migrate_to(database_url: str, revision: str = "head") -> None:
+def migrate_to(database_url: str, revision: str = "head") -> Migration:
     """Upgrade or downgrade, whichever reaches ``revision`` (head, base or a revision id) from where the
-    database is. Raises ``alembic.util.CommandError`` for a revision that does not exist."""
+    database is. Raises ``alembic.util.CommandError`` for a revision that does not exist.
+
+    head and base take one Alembic run; a revision id takes two (the first reads where the database is)."""
     if revision == "base":
-        downgrade(database_url, "base")
-        return
+        return downgrade(database_url, "base")
+    if revision == "head":
+        return upgrade(database_url, "head")
     script = ScriptDirectory.from_config(alembic_config(database_url))
     target = script.get_revision(revision)
     if target is None:
@@ -66,6 +91,5 @@ def migrate_to(database_url: str, revision: str = "head") -> None:
     oldest_first = [step.revision for step in reversed(list(script.walk_revisions()))]
     current, _ = revisions(database_url)
     if current is not None and oldest_first.index(target.revision) < oldest_first.index(current):
-        downgrade(database_url, target.revision)
-    else:
-        upgrade(database_url, target.revision)
+        return downgrade(database_url, target.revision)
+    return upgrade(database_url, target.revision)

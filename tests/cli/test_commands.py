@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
+from adapters.sqlalchemy import migrations
+from tests.databases import create_database, drop_database
 from tests.server_process import ROOT, USERS_SERVICE
+
+HEAD = ScriptDirectory.from_config(migrations.alembic_config("sqlite://")).get_current_head()
 
 
 def _run(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -62,8 +68,63 @@ def test_migrate_then_check_on_sqlite(tmp_path: Path) -> None:
 
     down = _run("migrate", "--revision", "base", env=env)
     assert down.returncode == 0
-    assert "revision base" in down.stdout
+    assert down.stdout == f"database downgraded from revision {HEAD} to base (newest: {HEAD})\n"
     assert _run("check", env=env).returncode == 1
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite", marks=pytest.mark.sqlite), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no schema yet, made for this one test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new.db'}"
+        return
+    server: str = request.getfixturevalue("postgres_server_url")
+    url = await create_database(server)
+    try:
+        yield url
+    finally:
+        await drop_database(server, url)
+
+
+def test_migrate_says_what_it_did_in_one_line_and_no_library_lines(unmigrated_url: str) -> None:
+    env = {"DATABASE_URL": unmigrated_url}  # off a terminal: log lines would come as JSON
+
+    first, again = _run("migrate", env=env), _run("migrate", env=env)
+
+    assert (first.returncode, again.returncode) == (0, 0)
+    assert first.stdout == f"database upgraded from revision base to {HEAD} (the newest)\n"
+    assert again.stdout == f"database already at revision {HEAD} (the newest)\n"
+    assert first.stderr + again.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "level"), [(("--verbose", "migrate"), "info"), (("migrate",), "debug")], ids=["verbose", "debug"]
+)
+def test_verbose_or_log_level_debug_show_the_libraries_lines_once_per_migration(
+    unmigrated_url: str, arguments: tuple[str, ...], level: str
+) -> None:
+    result = _run(*arguments, env={"DATABASE_URL": unmigrated_url, "LOG_LEVEL": level, "LOG_FORMAT": "console"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("alembic.runtime.migration Context impl ") == 1
+    assert f"alembic.runtime.migration Running upgrade 0001 -> {HEAD}" in result.stderr
+    assert result.stdout == f"database upgraded from revision base to {HEAD} (the newest)\n"
+
+
+@pytest.mark.sqlite
+def test_migrate_to_a_revision_and_back_says_which_way_it_went(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'steps.db'}"}
+
+    steps = [_run("migrate", "--revision", target, env=env) for target in ("0001", "0001", "head", "0001")]
+
+    assert [step.stdout for step in steps] == [
+        f"database upgraded from revision base to 0001 (newest: {HEAD})\n",
+        f"database already at revision 0001 (newest: {HEAD})\n",
+        f"database upgraded from revision 0001 to {HEAD} (the newest)\n",
+        f"database downgraded from revision {HEAD} to 0001 (newest: {HEAD})\n",
+    ]
 
 
 @pytest.mark.sqlite

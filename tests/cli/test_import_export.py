@@ -158,55 +158,139 @@ async def test_rejected_rows_are_listed_with_line_numbers_and_the_exit_status_is
 
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
+        "line 2: username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a "
+        "letter or digit",
+        "line 4: email: is not a valid email address: An email address must have an @-sign.; is_active: must be "
+        "one of true, false, yes, no, 1, 0 (any case), or empty for true",
         "created: 1",
         "skipped as duplicates: 0",
         "rejected: 2",
-        "  line 2: username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a "
-        "letter or digit",
-        "  line 4: email: is not a valid email address: An email address must have an @-sign.; is_active: must be "
-        "true or false",
     ]
     assert [username for username, *_ in await stored(database)] == ["judy"]
 
 
-async def test_many_rejections_show_the_first_twenty(database: Backend, tmp_path: Path) -> None:
+async def test_a_jsonl_is_active_in_quotes_is_refused_naming_the_accepted_values(
+    database: Backend, tmp_path: Path
+) -> None:
+    file = write(tmp_path / "users.jsonl", jsonl({**person(1), "is_active": "yes"}, {**person(2), "is_active": False}))
+
+    result = await cli(database.url, "import", str(file))
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        "line 1: is_active: must be true or false, a JSON boolean without quotes (or left out for true)"
+    )
+    assert await stored(database) == [("user2", "user2@example.com", None, False)]
+
+
+async def test_many_rejections_show_the_first_twenty_and_say_how_to_see_all(database: Backend, tmp_path: Path) -> None:
     file = write(tmp_path / "users.jsonl", jsonl(*({"username": f"u{n}", "email": "bad"} for n in range(25))))
 
     result = await cli(database.url, "import", str(file))
 
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[2] == "rejected: 25"
-    assert lines[3].startswith("  line 1: username: ")
-    assert lines[22].startswith("  line 20: ")
-    assert lines[23:] == ["  ... and 5 more"]
+    assert lines[0].startswith("line 1: username: ")
+    assert lines[19].startswith("line 20: ")
+    assert lines[20:] == [
+        "... and 5 more (--rejects FILE writes them all)",
+        "created: 0",
+        "skipped as duplicates: 0",
+        "rejected: 25",
+    ]
+
+
+async def test_the_rejects_file_gets_every_rejected_row_with_its_line_reason_and_text(
+    database: Backend, tmp_path: Path
+) -> None:
+    records = [{"username": f"u{n}", "email": "bad"} if n % 2 else person(n) for n in range(60)]
+    file = write(tmp_path / "users.jsonl", jsonl(*records[:40], "[1, 2]", *records[40:]))
+    rejects = tmp_path / "rejects.jsonl"
+
+    result = await cli(database.url, "import", str(file), "--rejects", str(rejects))
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[20:] == [
+        f"... and 11 more (all in {rejects})",
+        "created: 30",
+        "skipped as duplicates: 0",
+        f"rejected: 31, written to {rejects}",
+    ]
+    written = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
+    assert [record["line"] for record in written] == [*range(2, 41, 2), 41, *range(43, 62, 2)]
+    assert written[0] == {
+        "line": 2,
+        "reason": "username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a "
+        "letter or digit; email: is not a valid email address: An email address must have an @-sign.",
+        "text": '{"username": "u1", "email": "bad"}',
+    }
+    assert written[20] == {
+        "line": 41,
+        "reason": 'is an array, not a JSON object like {"username": ..., "email": ...}',
+        "text": "[1, 2]",
+    }
+    assert len(await stored(database)) == 30
+
+
+async def test_a_rejects_file_that_cannot_be_written_stops_the_import_before_it_starts(
+    database: Backend, tmp_path: Path
+) -> None:
+    file = write(tmp_path / "users.csv", CSV)
+
+    missing = await cli(database.url, "import", str(file), "--rejects", str(tmp_path / "no" / "rejects.jsonl"))
+    itself = await cli(database.url, "import", str(file), "--rejects", str(file))
+
+    assert (missing.exit_code, itself.exit_code) == (2, 2)
+    # The usage error comes in a box that wraps its text: compare the words only.
+    assert "'--rejects': cannot write" in " ".join(missing.stderr.replace("│", " ").split())
+    assert "is the file being imported" in " ".join(itself.stderr.replace("│", " ").split())
+    assert file.read_text() == CSV
+    assert await stored(database) == []
 
 
 @pytest.mark.parametrize(
-    ("name", "content", "line"),
+    ("name", "content", "reports"),
     [
-        ("users.jsonl", jsonl(person(1), person(2), person(3), '{"username": "user4",'), 4),
-        ("users.csv", "username,email\nuser1,user1@example.com\nuser2,user2@example.com\nuser3,u3@example.com\nx\n", 5),
+        (
+            "users.jsonl",
+            jsonl(person(1), '["user2", "user2@example.com"]', person(3), '{"username": "user4",', person(5)),
+            [
+                'line 2: is an array, not a JSON object like {"username": ..., "email": ...}',
+                "line 4: is not valid JSON (Expecting property name enclosed in double quotes at column 22)",
+            ],
+        ),
         (
             "users.csv",
-            b"username,email\nuser1,user1@example.com\nuser2,user2@example.com\nuser3,u3@ex\xffmple.com\n",
-            4,
+            "username,email\nuser1,user1@example.com\nuser2,user2@example.com,extra\nuser3,user3@example.com\n"
+            "x\nuser5,user5@example.com\n",
+            [
+                "line 3: has 3 fields where the header has 2 (username, email)",
+                "line 5: has 1 field where the header has 2 (username, email)",
+            ],
+        ),
+        (
+            "users.csv",
+            b"username,email\nuser1,user1@example.com\nuser2,u2@ex\xffmple.com\nuser3,user3@example.com\n"
+            b'"user4"x,user4@example.com\nuser5,user5@example.com\n',
+            [
+                "line 3: is not valid UTF-8 (byte 0xff at column 12)",
+                "line 5: is not valid CSV (',' expected after '\"')",
+            ],
         ),
     ],
-    ids=["invalid-json", "csv-field-count", "invalid-utf8"],
+    ids=["jsonl", "csv-field-count", "csv-utf8-and-quoting"],
 )
-async def test_a_malformed_file_stops_at_its_line_and_nothing_of_that_batch_is_written(
-    database: Backend, tmp_path: Path, name: str, content: str | bytes, line: int
+async def test_malformed_lines_are_reported_with_their_number_and_the_good_rows_imported(
+    database: Backend, tmp_path: Path, name: str, content: str | bytes, reports: list[str]
 ) -> None:
     file = write(tmp_path / name, content)
 
     result = await cli(database.url, "import", str(file), "--batch-size", "2")
 
     assert result.exit_code == 1
-    assert f"import stopped at {name}, line {line}: " in result.stderr
-    assert "nothing of the batch holding that line was written" in result.stderr
-    assert result.stdout.splitlines()[0] == "created: 2"  # the first batch
-    assert [username for username, *_ in await stored(database)] == ["user1", "user2"]  # not user3
+    assert result.stdout.splitlines() == [*reports, "created: 3", "skipped as duplicates: 0", "rejected: 2"]
+    assert [username for username, *_ in await stored(database)] == ["user1", "user3", "user5"]
 
 
 async def test_a_csv_without_a_required_column_is_malformed_and_writes_nothing(
@@ -217,7 +301,9 @@ async def test_a_csv_without_a_required_column_is_malformed_and_writes_nothing(
     result = await cli(database.url, "import", str(file))
 
     assert result.exit_code == 1
-    assert "line 1: missing required column(s) 'email' in the header" in result.stderr
+    assert "cannot import users.csv, line 1: missing required column(s) 'email' in the header: nothing was written" in (
+        result.stderr
+    )
     assert await stored(database) == []
 
 
@@ -232,11 +318,11 @@ async def test_a_dry_run_checks_everything_and_writes_nothing(database: Backend,
 
     assert result.exit_code == 1  # a row is rejected
     assert result.stdout.splitlines() == [
+        "line 5: username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a "
+        "letter or digit; email: is required",
         "would create: 2",
         "skipped as duplicates: 2",
         "rejected: 1",
-        "  line 5: email: is required; username: must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', "
-        "starting with a letter or digit",
         "dry run: nothing was written",
     ]
     assert [username for username, *_ in await stored(database)] == ["mallory"]
@@ -356,7 +442,7 @@ def test_the_installed_command_shows_no_progress_bar_off_a_terminal_and_exits_by
     sqlite_url: str, tmp_path: Path
 ) -> None:
     good = write(tmp_path / "good.jsonl", jsonl({"username": "nina", "email": "nina@example.com"}))
-    bad = write(tmp_path / "bad.jsonl", jsonl({"username": "oscar", "email": "oscar@example"}))
+    bad = write(tmp_path / "bad.jsonl", jsonl({"username": "oscar", "email": "oscar@example"}, "[]"))
     command = str(Path(sys.executable).with_name("users-service"))
     env = os.environ | {"DATABASE_URL": sqlite_url}
 
@@ -364,9 +450,17 @@ def test_the_installed_command_shows_no_progress_bar_off_a_terminal_and_exits_by
         return subprocess.run([command, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
     created, rejected, usage = run("import", str(good)), run("import", str(bad)), run("import", "--batch-size", "0")
+    together = subprocess.run(  # stdout and stderr in one pipe, as `2>&1 | less` gives them
+        [command, "import", str(bad)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
     assert (created.returncode, rejected.returncode, usage.returncode) == (0, 1, 2)
     assert created.stdout == "created: 1\nskipped as duplicates: 0\nrejected: 0\n"
-    assert "\x1b" not in created.stderr + created.stdout
-    assert "ETA" not in created.stderr
-    assert rejected.stdout.splitlines()[3].startswith("  line 1: email: is not a valid email address")
+    assert created.stderr == ""  # no progress bar, no library log lines
+    assert rejected.stdout.splitlines()[0].startswith("line 1: email: is not a valid email address")
+    assert together.stdout.splitlines()[1:] == [
+        'line 2: is an array, not a JSON object like {"username": ..., "email": ...}',
+        "created: 0",
+        "skipped as duplicates: 0",
+        "rejected: 2",
+    ]

@@ -15,7 +15,7 @@ from adapters.sqlalchemy import Database, SqlUnitOfWork
 from adapters.sqlalchemy.repository import SqlUserRepository
 from adapters.sqlalchemy.statements import TransactionStatements
 from application.bulk_export import export_users
-from application.bulk_import import import_users
+from application.bulk_import import Row, import_users
 from application.users import register_user
 from tests.backends import Backend
 
@@ -64,7 +64,7 @@ async def test_a_user_registered_meanwhile_is_skipped_and_the_rest_of_the_batch_
     await postgres_backend.reset()
     assert postgres_backend.database is not None
     uow = RacedUnitOfWork(postgres_backend.database, postgres_backend, rival)
-    rows = [(n + 1, {"username": f"user{n}", "email": f"user{n}@example.com"}) for n in range(4)]
+    rows = [Row(n + 1, {"username": f"user{n}", "email": f"user{n}@example.com"}) for n in range(4)]
 
     report = await import_users(uow, rows)
 

@@ -8,12 +8,22 @@ import pytest
 
 from adapters.memory import MemoryStore, MemoryUnitOfWork, MemoryUserQueries
 from application.bulk_export import export_users
-from application.bulk_import import MAX_BATCH_SIZE, ImportReport, Row, import_users, user_from_fields
+from application.bulk_import import (
+    MAX_BATCH_SIZE,
+    ImportReport,
+    RejectedRow,
+    Row,
+    UnreadableRow,
+    import_users,
+    user_from_fields,
+)
 from application.users import register_user
 from domain.errors import FieldError, InvalidUser
 from domain.users import User
 
 pytestmark = pytest.mark.memory
+
+USERNAME_RULE = "must be 3-32 characters of ASCII letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 class CountingUnitOfWork(MemoryUnitOfWork):
@@ -51,7 +61,7 @@ def uow(store: MemoryStore) -> CountingUnitOfWork:
 
 
 def rows(*items: Mapping[str, object], first_line: int = 2) -> list[Row]:
-    return list(enumerate(items, start=first_line))
+    return [Row(line, fields) for line, fields in enumerate(items, start=first_line)]
 
 
 def person(n: int, **fields: object) -> dict[str, object]:
@@ -86,9 +96,9 @@ def test_every_problem_of_a_row_is_listed() -> None:
 
     assert caught.value.errors == [
         FieldError("username", "is required"),
-        FieldError("nickname", "is not a field of a user"),
         FieldError("email", "is not a valid email address: An email address must have an @-sign."),
         FieldError("is_active", "must be true or false"),
+        FieldError("nickname", "is not a field of a user (the fields: username, email, full_name, is_active)"),
     ]
 
 
@@ -96,7 +106,18 @@ def test_an_unknown_field_alone_is_enough_to_refuse_a_row() -> None:
     with pytest.raises(InvalidUser) as caught:
         user_from_fields({**person(1), "id": "01a2"})
 
-    assert caught.value.errors == [FieldError("id", "is not a field of a user")]
+    assert caught.value.errors == [
+        FieldError("id", "is not a field of a user (the fields: username, email, full_name, is_active)")
+    ]
+
+
+def test_a_problem_the_reader_found_takes_the_place_of_the_rules_message_for_that_field() -> None:
+    reader_says = FieldError("is_active", "must be one of true, false, yes, no, 1, 0 (any case), or empty for true")
+
+    with pytest.raises(InvalidUser) as caught:
+        user_from_fields({"username": "x", "email": "x@example.com"}, [reader_says])
+
+    assert caught.value.errors == [FieldError("username", USERNAME_RULE), reader_says]
 
 
 # --- import ----------------------------------------------------------------------------------------------------
@@ -167,6 +188,30 @@ async def test_importing_the_same_rows_again_creates_nothing(uow: CountingUnitOf
     assert (first.created, first.duplicates) == (5, 1)
     assert (again.created, again.duplicates) == (0, 6)
     assert len(store.users) == 6
+
+
+async def test_unreadable_rows_are_rejected_in_line_order_with_their_text_and_the_rest_go_on(
+    uow: CountingUnitOfWork, store: MemoryStore
+) -> None:
+    report = await import_users(
+        uow,
+        [
+            Row(1, person(1), '{"username": "user1"...}'),
+            UnreadableRow(2, "is not valid JSON (Expecting value at column 1)", "[oops"),
+            Row(3, {"username": "x", "email": "x@example.com"}, "x-line"),
+            UnreadableRow(4, "is an array, not a JSON object", '["user4"]'),
+            Row(5, person(5)),
+        ],
+        batch_size=2,
+    )
+
+    assert report.created == 2
+    assert report.rejected == [
+        RejectedRow(2, "is not valid JSON (Expecting value at column 1)", "[oops"),
+        RejectedRow(3, f"username: {USERNAME_RULE}", "x-line"),
+        RejectedRow(4, "is an array, not a JSON object", '["user4"]'),
+    ]
+    assert [username for username, *_ in stored(store)] == ["user1", "user5"]
 
 
 async def test_a_batch_of_only_duplicates_and_rejections_opens_no_write(

@@ -143,3 +143,46 @@ def test_db_echo_sends_sql_statements_through_the_same_handler(root_logging: log
     assert logging.getLogger("sqlalchemy.engine").getEffectiveLevel() == logging.INFO
     configure_logging(Settings(database_url="memory://", db_echo=False, log_level="debug"))
     assert logging.getLogger("sqlalchemy.engine").getEffectiveLevel() == logging.WARNING
+
+
+def test_for_people_the_libraries_lines_below_warning_are_left_out(
+    root_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings(database_url="memory://", log_format="json"), library_detail=False)
+
+    logging.getLogger("alembic.runtime.migration").info("Context impl PostgresqlImpl.")
+    logging.getLogger("sqlalchemy.engine.Engine").info("SELECT 1")
+    logging.getLogger("alembic.runtime.migration").warning("a library's warning")
+    logging.getLogger("entrypoints.cli").info("our own line")
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["message"] for line in lines] == ["a library's warning", "our own line"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "library_detail"),
+    [
+        (Settings(database_url="memory://", log_format="json"), True),
+        (Settings(database_url="memory://", log_format="json", log_level="debug"), False),
+    ],
+    ids=["verbose", "log-level-debug"],
+)
+def test_verbose_or_log_level_debug_show_the_libraries_lines(
+    root_logging: logging.Logger, capsys: pytest.CaptureFixture[str], settings: Settings, library_detail: bool
+) -> None:
+    configure_logging(settings, library_detail=library_detail)
+
+    logging.getLogger("alembic.runtime.migration").info("Context impl PostgresqlImpl.")
+
+    assert json.loads(capsys.readouterr().err)["message"] == "Context impl PostgresqlImpl."
+
+
+def test_db_echo_keeps_the_sql_statements_where_library_lines_are_left_out(
+    root_logging: logging.Logger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings(database_url="memory://", log_format="json", db_echo=True), library_detail=False)
+
+    logging.getLogger("sqlalchemy.engine.Engine").info("SELECT 1")
+    logging.getLogger("sqlalchemy.pool.impl.AsyncAdaptedQueuePool").info("pool line")
+
+    assert [json.loads(line)["message"] for line in capsys.readouterr().err.splitlines()] == ["SELECT 1"]
