@@ -66,6 +66,8 @@ async def test_the_batch_look_up_uses_the_indexes_after_many_executions_on_a_gro
             await connection.commit()
         await backend.reset()
 
-    assert (generic_plans, custom_plans) == (0, 9)
+    # The pooled connection may have run the statement for an earlier test too: at least these nine, all custom.
+    assert generic_plans == 0
+    assert custom_plans >= 9
     assert "Index" in plan, plan
     assert "Seq Scan" not in plan, plan
