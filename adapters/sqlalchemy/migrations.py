@@ -14,23 +14,26 @@ from alembic.util import CommandError
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, connect_timeout: float | None = None) -> Config:
+    """Alembic's configuration for ``database_url``; ``connect_timeout``: seconds to wait for a connection
+    (the driver's default, a minute for asyncpg, when ``None``)."""
     config = Config(str(ALEMBIC_INI))
     # Percent signs in a URL (encoded passwords) would otherwise be read as interpolation by configparser.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     # The caller (the service, the tests) has its own logging set up; alembic.ini must not replace it.
     config.attributes["keep_logging"] = True
+    config.attributes["connect_timeout"] = connect_timeout
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "head", *, connect_timeout: float | None = None) -> None:
     """Bring the schema to ``revision``. Blocking: it runs its own event loop, so call it outside one
     (or in a worker thread)."""
-    command.upgrade(alembic_config(database_url), revision)
+    command.upgrade(alembic_config(database_url, connect_timeout), revision)
 
 
-def downgrade(database_url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(database_url), revision)
+def downgrade(database_url: str, revision: str = "base", *, connect_timeout: float | None = None) -> None:
+    command.downgrade(alembic_config(database_url, connect_timeout), revision)
 
 
 def check(database_url: str) -> None:
@@ -38,9 +41,9 @@ def check(database_url: str) -> None:
     command.check(alembic_config(database_url))
 
 
-def revisions(database_url: str) -> tuple[str | None, str | None]:
+def revisions(database_url: str, *, connect_timeout: float | None = None) -> tuple[str | None, str | None]:
     """(the database's current revision, the newest revision the code has)."""
-    config = alembic_config(database_url)
+    config = alembic_config(database_url, connect_timeout)
     script = ScriptDirectory.from_config(config)
     current: list[str | None] = []
 
@@ -53,19 +56,19 @@ def revisions(database_url: str) -> tuple[str | None, str | None]:
     return (current[0] if current else None), script.get_current_head()
 
 
-def migrate_to(database_url: str, revision: str = "head") -> None:
+def migrate_to(database_url: str, revision: str = "head", *, connect_timeout: float | None = None) -> None:
     """Upgrade or downgrade, whichever reaches ``revision`` (head, base or a revision id) from where the
     database is. Raises ``alembic.util.CommandError`` for a revision that does not exist."""
     if revision == "base":
-        downgrade(database_url, "base")
+        downgrade(database_url, "base", connect_timeout=connect_timeout)
         return
     script = ScriptDirectory.from_config(alembic_config(database_url))
     target = script.get_revision(revision)
     if target is None:
         raise CommandError(f"no revision {revision!r}")
     oldest_first = [step.revision for step in reversed(list(script.walk_revisions()))]
-    current, _ = revisions(database_url)
+    current, _ = revisions(database_url, connect_timeout=connect_timeout)
     if current is not None and oldest_first.index(target.revision) < oldest_first.index(current):
-        downgrade(database_url, target.revision)
+        downgrade(database_url, target.revision, connect_timeout=connect_timeout)
     else:
-        upgrade(database_url, target.revision)
+        upgrade(database_url, target.revision, connect_timeout=connect_timeout)
