@@ -124,8 +124,8 @@ def serve(
 ) -> None:
     """Serve the API on HOST:PORT until SIGTERM or Ctrl-C (then shut down gracefully, exit 0).
 
-    Refuses to start (exit 3) when the migrations cannot run; with --no-migrate, when the schema is not
-    current, but not when the database does not answer: then it serves, /readyz answering 503 until it does.
+    Exit 3 when the database cannot be migrated. With --no-migrate, exit 3 when the schema is not current. A
+    database that does not answer then only gets a warning: the API starts, and /readyz answers 503 until it does.
     """
     from entrypoints.server import CannotListen
     from entrypoints.server import serve as run_server
