@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, BinaryIO, TextIO
+from typing import Annotated, BinaryIO, NoReturn, ParamSpec, TextIO
 
 import typer
 from alembic.util import CommandError
 from dependency_injector.ext.starlette import Lifespan
 
 from adapters.sqlalchemy import migrations
-from adapters.sqlalchemy.errors import is_unavailable
 from application.bulk_export import export_users
 from application.bulk_import import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, ImportReport, import_users
 from application.errors import StorageUnavailable
@@ -28,17 +29,27 @@ from entrypoints.container import Container
 from entrypoints.logs import configure_logging
 from entrypoints.migration_summary import migration_summary
 from entrypoints.settings import ConfigurationError, Settings, load_settings
+from entrypoints.startup_failures import (
+    EXIT_CODES_HELP,
+    EXIT_CONFIGURATION,
+    EXIT_DATABASE,
+    Failure,
+    database_failure,
+    schema_failure,
+)
 from entrypoints.tokens import READ_SCOPE, SCOPES, mint_token, verifier_from_settings
 
 app = typer.Typer(
     name="users-service",
     help="The users service: REST API for user management, and its operations.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-EXIT_CONFIGURATION = 2
+log = logging.getLogger(__name__)
+_Parameters = ParamSpec("_Parameters")
 
 
 class _Output:
@@ -62,12 +73,12 @@ def options(
     _Output.verbose = verbose
 
 
-def _settings(*, serving: bool = False) -> Settings:
+def _settings(*, serving: bool = False, token_keys: bool = False) -> Settings:
     """Settings from the environment; on a bad configuration, one clear line per variable and exit code 2.
-    ``serving``: the API's token keys must be usable too."""
+    ``serving`` (logs to stdout) and ``token_keys``: the API's token keys must be usable too."""
     try:
         settings = load_settings()
-        if serving:
+        if serving or token_keys:
             verifier_from_settings(settings)
     except ConfigurationError as error:
         for problem in error.problems:
@@ -76,6 +87,49 @@ def _settings(*, serving: bool = False) -> Settings:
     # serve's output is a log stream; the other commands write for people (library lines under --verbose).
     configure_logging(settings, "stdout" if serving else "stderr", library_detail=serving or _Output.verbose)
     return settings
+
+
+def _exit_with(failure: Failure, label: str, error: BaseException | None = None) -> NoReturn:
+    """Two lines on stderr and exit code 3; the traceback only at LOG_LEVEL=debug."""
+    if error is not None:
+        log.debug("%s: %s", label, type(error).__name__, exc_info=error)
+    for line in failure.lines(label):
+        typer.echo(line, err=True)
+    raise typer.Exit(EXIT_DATABASE)
+
+
+def _closed_loop_at_debug(hook: threading.ExceptHookArgs) -> None:
+    """aiosqlite's worker thread may hand a failed connection's result to an event loop that has just closed
+    (omnilib/aiosqlite#241): its "Event loop is closed" would add a traceback to the two lines."""
+    if isinstance(hook.exc_value, RuntimeError) and str(hook.exc_value) == "Event loop is closed":
+        log.debug("a worker thread outlived its event loop", exc_info=hook.exc_value)
+        return
+    threading.__excepthook__(hook)
+
+
+def _exit_if_database_failure(error: Exception, settings: Settings, label: str) -> None:
+    """Exit as ``_exit_with`` when ``error`` says the database cannot be used; return for any other error."""
+    failure = database_failure(error, settings.database_url, connect_timeout=settings.db_connect_timeout)
+    if failure is not None:
+        _exit_with(failure, label, error)
+
+
+def _database_failures_explained(command: Callable[_Parameters, None]) -> Callable[_Parameters, None]:
+    """Run a command; should the database refuse it (missing, unreachable, wrong login), exit as ``_exit_with``
+    instead of printing a traceback."""
+
+    @functools.wraps(command)
+    def explained(*args: _Parameters.args, **kwargs: _Parameters.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as error:
+            # The command read the same settings a moment ago: they load again.
+            _exit_if_database_failure(error, load_settings(), command.__name__.rstrip("_"))
+            raise
+
+    return explained
 
 
 @contextlib.asynccontextmanager
@@ -88,23 +142,37 @@ async def _container(settings: Settings) -> AsyncIterator[Container]:
 
 
 @app.command()
+@_database_failures_explained
 def serve(
     migrate: Annotated[bool, typer.Option(help="Apply pending migrations before serving.")] = True,
 ) -> None:
-    """Serve the API on HOST:PORT until SIGTERM or Ctrl-C (then shut down gracefully, exit 0)."""
+    """Serve the API on HOST:PORT until SIGTERM or Ctrl-C (then shut down gracefully, exit 0).
+
+    Exit 3 when the database cannot be migrated. With --no-migrate, exit 3 when the schema is not current. A
+    database that does not answer then only gets a warning: the API starts, and /readyz answers 503 until it does.
+    """
+    from entrypoints.server import CannotListen
     from entrypoints.server import serve as run_server
 
     settings = _settings(serving=True)
     if settings.auth_disabled:
         logging.getLogger(__name__).warning("AUTH_DISABLED is set: anyone who can reach the port can change users")
     if migrate and settings.storage == "sql":
-        migrations.upgrade(settings.database_url)
+        _migrate_for_serving(settings)
+    elif settings.storage == "sql":
+        _require_current_schema_unless_unreachable(settings)
     # A log line, not a bare echo: with LOG_FORMAT=json every line on stdout stays one JSON object.
     logging.getLogger(__name__).info("serving on http://%s:%d (API description at /docs)", settings.host, settings.port)
-    run_server(settings)
+    try:
+        run_server(settings)
+    except CannotListen as error:
+        typer.echo(f"serve: cannot listen on {error} (the log above says why)", err=True)
+        typer.echo("hint: choose another HOST or PORT, or stop the process that holds it", err=True)
+        raise typer.Exit(EXIT_CONFIGURATION) from None
 
 
 @app.command()
+@_database_failures_explained
 def migrate(
     revision: Annotated[str, typer.Option(help="Target revision: head, base, or a revision id.")] = "head",
 ) -> None:
@@ -114,9 +182,14 @@ def migrate(
         typer.echo("memory:// has no schema to migrate")
         return
     try:
-        migration = migrations.migrate_to(settings.database_url, revision)
+        migration = migrations.migrate_to(settings.database_url, revision, connect_timeout=settings.db_connect_timeout)
     except CommandError as error:
-        typer.echo(f"migrate: {error}", err=True)
+        current, _ = migrations.revisions(settings.database_url, connect_timeout=settings.db_connect_timeout)
+        reason = str(error)
+        if migrations.is_newer_than_code(current):
+            reason = f"the database is at revision {current}, which this code does not have (a newer release"
+            reason += " migrated it); nothing was changed"
+        typer.echo(f"migrate: {reason}", err=True)
         raise typer.Exit(1) from None
     typer.echo(migration_summary(migration))
 
@@ -158,8 +231,9 @@ def token(
 
 @app.command()
 def check() -> None:
-    """Check the configuration, that the database answers, and that its schema is current (exit 0 or 1)."""
-    settings = _settings()
+    """Check what `serve` needs: the configuration (token keys included), that the database answers, and that
+    its schema is current. Exit 0 when all is well, 2 for the configuration, 3 for the database."""
+    settings = _settings(token_keys=True)
     typer.echo("configuration: ok")
     if settings.storage == "memory":
         typer.echo("database: memory:// (nothing to reach, no schema)")
@@ -171,49 +245,64 @@ def check() -> None:
 
     try:
         asyncio.run(reach())
-    except StorageUnavailable:
-        typer.echo("database: unreachable", err=True)
-        raise typer.Exit(1) from None
+    except Exception as error:
+        _exit_if_database_failure(error, settings, "database")
+        raise
     typer.echo("database: reachable")
-    current, head = migrations.revisions(settings.database_url)
-    if current != head:
-        typer.echo(
-            f"migrations: database at {current or 'base'}, code at {head}: run `users-service migrate`", err=True
-        )
-        raise typer.Exit(1)
-    typer.echo(f"migrations: current ({head})")
+    current, head = migrations.revisions(settings.database_url, connect_timeout=settings.db_connect_timeout)
+    if current != head and migrations.is_newer_than_code(current):
+        typer.echo(f"migrations: the database is at {current}, newer than this code's {head} (serve uses it as it is)")
+    elif current != head:
+        _exit_with(schema_failure(settings.database_url, current, head), "migrations")
+    else:
+        typer.echo(f"migrations: current ({head})")
 
 
-@contextlib.contextmanager
-def _quiet_alembic() -> Iterator[None]:
-    """Alembic says at INFO which dialect it talks to; a bulk command's output has no use for that."""
-    alembic_log = logging.getLogger("alembic")
-    level = alembic_log.level
-    alembic_log.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+def _migrate_for_serving(settings: Settings) -> None:
+    """Apply pending migrations; a schema that a newer release has migrated past this code's is served as it is
+    (a rolling update: the new release's migrations keep the old code working)."""
     try:
-        yield
-    finally:
-        alembic_log.setLevel(level)
+        migrations.upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout)
+    except CommandError:
+        current, head = migrations.revisions(settings.database_url, connect_timeout=settings.db_connect_timeout)
+        if not migrations.is_newer_than_code(current):
+            raise
+        _warn_newer_schema(current, head)
+
+
+def _warn_newer_schema(current: str | None, head: str | None) -> None:
+    log.warning("the database is at revision %s, newer than this code's %s: using it as it is", current, head)
 
 
 def _require_current_schema(settings: Settings) -> None:
-    """Exit 1 with one clear line when the database does not answer or its schema is not the code's."""
+    """Exit 3 with two clear lines when the schema is older than the code's; a newer one (a newer release
+    migrated it) gets a warning. A database that does not answer raises: the command's
+    ``_database_failures_explained`` tells why."""
     if settings.storage == "memory":
         return
+    current, head = migrations.revisions(settings.database_url, connect_timeout=settings.db_connect_timeout)
+    if current != head and migrations.is_newer_than_code(current):
+        _warn_newer_schema(current, head)
+    elif current != head:
+        _exit_with(schema_failure(settings.database_url, current, head), "database")
+
+
+def _require_current_schema_unless_unreachable(settings: Settings) -> None:
+    """As ``_require_current_schema``, but a database that does not answer only earns a warning: the server
+    starts anyway and answers 503 until the database is back."""
     try:
-        with _quiet_alembic():
-            current, head = migrations.revisions(settings.database_url)
+        _require_current_schema(settings)
+    except typer.Exit:
+        raise
     except Exception as error:
-        if not is_unavailable(error):
+        failure = database_failure(error, settings.database_url, connect_timeout=settings.db_connect_timeout)
+        if failure is None:
             raise
-        typer.echo("database: unreachable", err=True)
-        raise typer.Exit(1) from None
-    if current != head:
-        typer.echo(f"database at revision {current or 'base'}, code at {head}: run `users-service migrate`", err=True)
-        raise typer.Exit(1)
+        log.warning("%s; serving anyway, /readyz answers 503 until it answers", failure.lines("database")[0])
 
 
 @app.command("import")
+@_database_failures_explained
 def import_(
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV or JSON Lines file to read.")
@@ -253,7 +342,8 @@ def import_(
     The first 20 rejected rows are listed, then the counts; --rejects FILE gets them all.
 
     Exit status: 0 when every row was created or skipped as a duplicate; 1 when a row was rejected, the file
-    cannot be read or the database does not answer; 2 for a usage or configuration error.
+    cannot be read or the database stops answering part-way; 2 for a usage or configuration error; 3 when the
+    database cannot be reached or its schema is not current before the import starts.
     """
     settings = _settings()
     try:
@@ -305,6 +395,7 @@ def import_(
 
 
 @app.command()
+@_database_failures_explained
 def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", dir_okay=False, help="The file to write (default: stdout).")
@@ -354,4 +445,5 @@ def export(
 
 
 def main() -> None:
+    threading.excepthook = _closed_loop_at_debug
     app()

@@ -5,11 +5,17 @@ from __future__ import annotations
 import signal
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from entrypoints.collector import freeze_startup_objects
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+
+
+class CannotListen(Exception):
+    """The server did not start: HOST:PORT cannot be listened on (in use, not an address of this machine);
+    uvicorn has logged why."""
 
 
 def serve(settings: Settings) -> None:
@@ -31,4 +37,10 @@ def serve(settings: Settings) -> None:
     # handler of ours in place beforehand receives that re-raise instead: a finished shutdown exits 0.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: None)
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except SystemExit as stop:
+        # uvicorn ends the process itself when it cannot start; the caller chooses the exit code.
+        if stop.code == STARTUP_FAILURE:
+            raise CannotListen(f"{settings.host}:{settings.port}") from None
+        raise

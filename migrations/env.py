@@ -65,7 +65,11 @@ async def _one_migrator_at_a_time(connection: AsyncConnection) -> AsyncIterator[
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(normalize_database_url(_database_url()))
+    url = normalize_database_url(_database_url())
+    timeout = config.attributes.get("connect_timeout")
+    # The service's DB_CONNECT_TIMEOUT, when the caller passes it (asyncpg's own default is a minute).
+    options = {"connect_args": {"timeout": timeout}} if timeout is not None and url.startswith("postgresql") else {}
+    engine = create_async_engine(url, **options)
     try:
         async with engine.connect() as connection, _one_migrator_at_a_time(connection):
             await connection.run_sync(_configure)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+import os
 import re
+import socket
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import exc as sa_exc
 
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, USERNAME_UNIQUE
@@ -93,3 +99,63 @@ def storage_errors(user: User | None = None) -> Iterator[None]:
             log.debug("storage unavailable", exc_info=error)
             raise StorageUnavailable("the database cannot be reached") from error
         raise
+
+
+class Refusal(enum.Enum):
+    """Why a connection to the database was not made, in the terms an operator acts on."""
+
+    MISSING_DATABASE = enum.auto()  # the server runs, the database named in the URL does not exist
+    LOGIN_REJECTED = enum.auto()  # unknown role, or pg_hba.conf does not let it in
+    WRONG_PASSWORD = enum.auto()
+    UNKNOWN_HOST = enum.auto()  # the host name does not resolve
+    NO_ANSWER = enum.auto()  # a timeout: nothing answered in time
+    NOT_LISTENING = enum.auto()  # refused, unreachable network, ...: an error of the operating system
+    FILE_INACCESSIBLE = enum.auto()  # SQLite cannot open or write its file
+    UNAVAILABLE = enum.auto()  # anything else that means "the database cannot serve now"
+
+
+@dataclass(frozen=True)
+class ConnectionRefusal:
+    """What ``refusal_of`` found: the kind, and the server's or operating system's own words."""
+
+    kind: Refusal
+    words: str
+
+
+_SQLITE_FILE_ERRORS = frozenset({"SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_READONLY_DIRECTORY"})
+
+
+def refusal_of(error: BaseException) -> ConnectionRefusal | None:
+    """Why the database could not be used, when ``error`` (or an error it was raised from) says the database
+    cannot be reached or does not let the service in; ``None`` for anything else (a bug must stay visible)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        refusal = _refusal(seen)
+        if refusal is not None:
+            return refusal
+        seen = seen.__cause__
+    return None
+
+
+def _refusal(error: BaseException) -> ConnectionRefusal | None:
+    driver = _driver_error(error)
+    words = str(driver)
+    if isinstance(driver, asyncpg.InvalidCatalogNameError):
+        return ConnectionRefusal(Refusal.MISSING_DATABASE, words)
+    if isinstance(driver, asyncpg.InvalidPasswordError):
+        return ConnectionRefusal(Refusal.WRONG_PASSWORD, words)
+    if isinstance(driver, asyncpg.InvalidAuthorizationSpecificationError):
+        return ConnectionRefusal(Refusal.LOGIN_REJECTED, words)
+    if isinstance(driver, sqlite3.Error) and getattr(driver, "sqlite_errorname", "") in _SQLITE_FILE_ERRORS:
+        return ConnectionRefusal(Refusal.FILE_INACCESSIBLE, words)
+    # TimeoutError and socket.gaierror are OSErrors too: the more precise ones first.
+    if isinstance(driver, TimeoutError | sa_exc.TimeoutError):
+        return ConnectionRefusal(Refusal.NO_ANSWER, words)
+    if isinstance(driver, socket.gaierror):
+        return ConnectionRefusal(Refusal.UNKNOWN_HOST, driver.strerror or words)
+    if isinstance(driver, OSError):
+        # asyncpg's own text is "Connect call failed (address)"; the errno's name says why.
+        return ConnectionRefusal(Refusal.NOT_LISTENING, os.strerror(driver.errno) if driver.errno else words)
+    if (isinstance(error, StorageUnavailable) and error.__cause__ is None) or is_unavailable(error):
+        return ConnectionRefusal(Refusal.UNAVAILABLE, words)
+    return None

@@ -16,12 +16,15 @@ from alembic.util import CommandError
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, connect_timeout: float | None = None) -> Config:
+    """Alembic's configuration for ``database_url``; ``connect_timeout``: seconds to wait for a connection
+    (the driver's default, a minute for asyncpg, when ``None``)."""
     config = Config(str(ALEMBIC_INI))
     # Percent signs in a URL (encoded passwords) would otherwise be read as interpolation by configparser.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     # The caller (the service, the tests) has its own logging set up; alembic.ini must not replace it.
     config.attributes["keep_logging"] = True
+    config.attributes["connect_timeout"] = connect_timeout
     return config
 
 
@@ -36,16 +39,16 @@ class Migration:
     head: str | None
 
 
-def upgrade(database_url: str, revision: str = "head") -> Migration:
+def upgrade(database_url: str, revision: str = "head", *, connect_timeout: float | None = None) -> Migration:
     """Bring the schema to ``revision``, in one Alembic run (one connection). Blocking: it runs its own event
     loop, so call it outside one (or in a worker thread)."""
-    config = alembic_config(database_url)
+    config = alembic_config(database_url, connect_timeout)
     command.upgrade(config, revision)
     return _migration("upgrade", config)
 
 
-def downgrade(database_url: str, revision: str = "base") -> Migration:
-    config = alembic_config(database_url)
+def downgrade(database_url: str, revision: str = "base", *, connect_timeout: float | None = None) -> Migration:
+    config = alembic_config(database_url, connect_timeout)
     command.downgrade(config, revision)
     return _migration("downgrade", config)
 
@@ -60,9 +63,9 @@ def check(database_url: str) -> None:
     command.check(alembic_config(database_url))
 
 
-def revisions(database_url: str) -> tuple[str | None, str | None]:
+def revisions(database_url: str, *, connect_timeout: float | None = None) -> tuple[str | None, str | None]:
     """(the database's current revision, the newest revision the code has)."""
-    config = alembic_config(database_url)
+    config = alembic_config(database_url, connect_timeout)
     script = ScriptDirectory.from_config(config)
     current: list[str | None] = []
 
@@ -75,21 +78,32 @@ def revisions(database_url: str) -> tuple[str | None, str | None]:
     return (current[0] if current else None), script.get_current_head()
 
 
-def migrate_to(database_url: str, revision: str = "head") -> Migration:
+def is_newer_than_code(revision: str | None) -> bool:
+    """Whether the database's ``revision`` is one this code does not have: a newer release migrated it."""
+    if revision is None:
+        return False
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    try:
+        return script.get_revision(revision) is None
+    except CommandError:
+        return True
+
+
+def migrate_to(database_url: str, revision: str = "head", *, connect_timeout: float | None = None) -> Migration:
     """Upgrade or downgrade, whichever reaches ``revision`` (head, base or a revision id) from where the
     database is. Raises ``alembic.util.CommandError`` for a revision that does not exist.
 
     head and base take one Alembic run; a revision id takes two (the first reads where the database is)."""
     if revision == "base":
-        return downgrade(database_url, "base")
+        return downgrade(database_url, "base", connect_timeout=connect_timeout)
     if revision == "head":
-        return upgrade(database_url, "head")
+        return upgrade(database_url, "head", connect_timeout=connect_timeout)
     script = ScriptDirectory.from_config(alembic_config(database_url))
     target = script.get_revision(revision)
     if target is None:
         raise CommandError(f"no revision {revision!r}")
     oldest_first = [step.revision for step in reversed(list(script.walk_revisions()))]
-    current, _ = revisions(database_url)
+    current, _ = revisions(database_url, connect_timeout=connect_timeout)
     if current is not None and oldest_first.index(target.revision) < oldest_first.index(current):
-        return downgrade(database_url, target.revision)
-    return upgrade(database_url, target.revision)
+        return downgrade(database_url, target.revision, connect_timeout=connect_timeout)
+    return upgrade(database_url, target.revision, connect_timeout=connect_timeout)

@@ -400,19 +400,26 @@ async def test_a_database_without_the_schema_is_refused_with_what_to_do(tmp_path
 
     head = ScriptDirectory.from_config(migrations.alembic_config(url)).get_current_head()
     for result in (imported, exported):
-        assert result.exit_code == 1
-        assert f"database at revision base, code at {head}: run `users-service migrate`" in result.stderr
+        assert result.exit_code == 3
+        assert result.stderr == (
+            f"database: schema not current in SQLite file {tmp_path / 'new.db'}: at revision base, the code needs "
+            f"{head}\nhint: run `users-service migrate`\n"
+        )
 
 
-async def test_an_unreachable_database_is_one_clear_line_and_exit_1(tmp_path: Path) -> None:
+async def test_an_unreachable_database_is_two_clear_lines_and_exit_3(tmp_path: Path) -> None:
     url = "postgresql://postgres@127.0.0.1:1/users"  # nothing listens on port 1
 
     imported = await cli(url, "import", str(write(tmp_path / "users.csv", CSV)))
     exported = await cli(url, "export")
 
-    for result in (imported, exported):
-        assert result.exit_code == 1
-        assert result.stderr == "database: unreachable\n"
+    for command, result in (("import", imported), ("export", exported)):
+        assert result.exit_code == 3
+        assert result.stderr == (
+            f"{command}: cannot connect to postgresql://postgres@127.0.0.1:1/users: connection refused\n"
+            "hint: check the port in DATABASE_URL and that PostgreSQL runs there: "
+            "`pg_isready -h 127.0.0.1 -p 1 -U postgres`\n"
+        )
 
 
 @pytest.mark.sqlite
