@@ -26,8 +26,9 @@ _KEY_DETAIL = re.compile(r"Key \([a-z_]+\)=\((.*)\) already exists\.", re.DOTALL
 
 # SQLSTATE classes and codes that mean "the database cannot serve this now", not "this request is wrong":
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (57014 statement timeout,
-# 57P01 admin shutdown), 40001/40P01 serialization failure and deadlock.
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57", "40001", "40P01")
+# 57P01 admin shutdown), 40001/40P01 serialization failure and deadlock, and, on connecting, 28 a login no
+# longer let in and 3D000 a database dropped or renamed while the service runs.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57", "40001", "40P01", "28", "3D000")
 
 
 def _driver_error(error: BaseException) -> object:

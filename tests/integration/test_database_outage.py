@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,7 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from adapters.sqlalchemy import migrations
 from tests.auth import app_settings
+from tests.databases import create_database, drop_database
 from tests.http.problems import assert_problem
 from tests.integration.app_clients import app_client
 from tests.integration.tcp_proxy import TcpProxy
@@ -166,3 +169,18 @@ async def test_backends_terminated_by_the_server_are_replaced(
         await admin.dispose()
 
     await _first_and_next_requests_succeed(client, first, users)
+
+
+async def test_a_database_dropped_while_the_service_runs_gives_503s(postgres_server_url: str) -> None:
+    url = await create_database(postgres_server_url)
+    try:
+        await asyncio.to_thread(migrations.upgrade, url)
+        async with app_client(app_settings(database_url=url)) as client:
+            assert (await client.get("/users")).status_code == 200
+
+            await drop_database(postgres_server_url, url)  # WITH (FORCE): the pool's connections are ended too
+
+            for path in ("/users", f"/users/{uuid.uuid4()}", "/readyz"):
+                assert_problem(await client.get(path), 503)
+    finally:
+        await drop_database(postgres_server_url, url)
