@@ -28,6 +28,7 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before a retry",
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: documented_problem("No such user"),
+    408: documented_problem("The request body did not arrive within BODY_READ_TIMEOUT_SECONDS (default 30 s)"),
     409: documented_problem("Username or email taken, or a concurrent change"),
     412: documented_problem("If-Match names a version that is no longer current"),
     413: documented_problem("The request body is over the size limit (1 MiB)"),
@@ -84,7 +85,7 @@ def _current(user: User) -> Response:
                 **REPLAYED_RESPONSE_HEADER,
             },
         },
-        **_problems(409, 413, 415, 503),
+        **_problems(408, 409, 413, 415, 503),
         422: _KEYED_422,
     },
     openapi_extra=described(IDEMPOTENCY_KEY),
@@ -169,7 +170,7 @@ _LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email
     summary="Change a user (JSON merge-patch)",
     responses={
         200: {"description": "Changed", "headers": {**_ETAG, **REPLAYED_RESPONSE_HEADER}},
-        **_problems(404, 409, 412, 413, 415, 503),
+        **_problems(404, 408, 409, 412, 413, 415, 503),
         422: _KEYED_422,
     },
     openapi_extra=described(

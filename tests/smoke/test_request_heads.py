@@ -1,7 +1,8 @@
 """The real server's bounds on what a client sends before the app sees a request, over raw sockets: header
 fields over 16 KiB are a 431 problem and a request target over 8 KiB a 414 problem, before any token is
 checked, without the server holding what the client keeps sending; bytes that are not HTTP are a 400
-problem, refused after the answer to a valid request sent before them."""
+problem, refused after the answer to a valid request sent before them; a body shorter than its
+Content-Length is a 408 after BODY_READ_TIMEOUT_SECONDS."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ _KIB = 1024
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    with running_server({"DATABASE_URL": "memory://"}) as server:
+    with running_server({"DATABASE_URL": "memory://", "BODY_READ_TIMEOUT_SECONDS": "1"}) as server:
         yield server
 
 
@@ -159,3 +160,16 @@ def test_junk_after_a_valid_request_is_refused_after_the_request_is_answered(ser
     assert json.loads(created[2])["username"] == "junkfollows"
     _problem(refused, 400)
     assert refused[1]["connection"] == "close"
+
+
+def test_a_body_shorter_than_its_content_length_is_a_408_problem(server: ServerProcess) -> None:
+    post = (
+        b"POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {bearer()['Authorization']}\r\nContent-Length: 100\r\n\r\n".encode()
+        + b'{"username": '
+    )
+
+    [response] = _responses(_exchange(server, post))
+
+    assert "within 1 s;" in _problem(response, 408)["detail"]
+    assert response[1]["connection"] == "close"
