@@ -34,7 +34,10 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     413: documented_problem("The request body is over the size limit (1 MiB)"),
     415: documented_problem("The body's Content-Type is not one the route accepts (see Accept-Post / Accept-Patch)"),
     422: documented_problem("Invalid request: every field at fault is in `errors`", schema="ValidationProblem"),
-    503: documented_problem("The database does not answer", headers=_RETRY_AFTER),
+    503: documented_problem(
+        "The database does not answer, or the service is shutting down (type `...:shutting-down`)",
+        headers=_RETRY_AFTER,
+    ),
 }
 # A reused key's 422 lists no field errors: the routes that take a key answer 422 in either form.
 _KEYED_422 = {

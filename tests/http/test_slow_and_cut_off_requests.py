@@ -1,8 +1,11 @@
-"""Requests that take too long: a body that does not arrive within BODY_READ_TIMEOUT_SECONDS is a 408."""
+"""Requests that take too long: a body that does not arrive within BODY_READ_TIMEOUT_SECONDS is a 408, and a
+request still running when shutdown's grace period ends is a 503 of its own type, logged as one warning."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +18,7 @@ from starlette.types import Message
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from tests.auth import app_settings, bearer
+from tests.http.conftest import CapturedLogs
 from tests.http.problems import assert_problem
 
 pytestmark = pytest.mark.memory
@@ -123,3 +127,31 @@ def test_the_body_deadline_is_a_positive_number_of_seconds() -> None:
     for wrong in (0, -1, float("inf")):
         with pytest.raises(ValueError, match="body_read_timeout_seconds"):
             app_settings(body_read_timeout_seconds=wrong)
+
+
+async def test_a_request_cut_off_by_shutdown_is_a_503_shutting_down_logged_as_one_warning(
+    logs: CapturedLogs,
+) -> None:
+    app = _app()
+    reading = asyncio.Event()
+
+    async def stalled_body() -> Message:
+        reading.set()
+        await asyncio.Event().wait()  # still waiting when the grace period ends
+        raise AssertionError("unreachable")
+
+    request = asyncio.create_task(_post(app, stalled_body, len(_USER)))
+    await reading.wait()
+    request.cancel()  # what uvicorn does to the requests still running when the grace period ends
+
+    response = await request  # answered, and not cancelled: uvicorn has nothing left to log
+
+    body = assert_problem(response, 503)
+    assert body["type"] == "urn:users-service:problem:shutting-down"
+    assert response.headers["retry-after"] == "1"
+    [warning] = [line for line in logs.lines() if line["level"] != "info"]
+    assert warning["level"] == "warning"
+    assert warning["message"] == "POST /users cut off by shutdown after the grace period"
+    assert "exc_info" not in warning
+    assert "Traceback" not in json.dumps(logs.lines())
+    assert not any(record.exc_info for record in logs.records if record.levelno >= logging.WARNING)
