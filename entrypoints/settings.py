@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="on SIGTERM, how long in-flight requests may take to finish"
     )
+    body_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a client may take to send a request body, from the first read to the last byte (408)",
+    )
     idempotency_key_ttl_seconds: int = Field(
         default=24 * 60 * 60, gt=0, description="how long the answer to a request with an Idempotency-Key is kept"
     )

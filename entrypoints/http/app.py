@@ -20,12 +20,18 @@ from entrypoints.http.head_requests import HeadAsGet
 from entrypoints.http.idempotency import install_replay
 from entrypoints.http.json_bodies import StrictJsonRoute
 from entrypoints.http.media_types import MediaTypes
-from entrypoints.http.problems import install_problem_handlers
+from entrypoints.http.problems import documented_problem, install_problem_handlers
 from entrypoints.http.request_context import HEADER, RequestContext
 from entrypoints.http.schemas import problem_components
+from entrypoints.http_protocol import MAX_HEADER_BYTES, MAX_TARGET_BYTES
 from entrypoints.metrics import Metrics
 
 MAX_BODY_BYTES = 1024 * 1024
+
+_HEAD_LIMITS: dict[str, Any] = {
+    "414": documented_problem(f"The request target is over {MAX_TARGET_BYTES} bytes"),
+    "431": documented_problem(f"The header fields are over {MAX_HEADER_BYTES} bytes in all"),
+}
 
 
 class _ObservedFastAPI(FastAPI):
@@ -46,6 +52,10 @@ class _ObservedFastAPI(FastAPI):
         schema = super().openapi()  # built once, then cached by FastAPI: this adds to the cached one
         # The routes' problem answers refer to these schemas by name.
         schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_components())
+        # The server refuses an oversized request head on any path, before the app sees it.
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.setdefault("responses", {}).update(_HEAD_LIMITS)
         return schema
 
 
@@ -111,7 +121,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     # then HEAD served as GET, then the media types of writes.
     app.add_middleware(MediaTypes)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, read_timeout_seconds=settings.body_read_timeout_seconds)
     app.add_middleware(
         AccessControl,
         verifier=container.token_verifier(),

@@ -21,7 +21,7 @@ from starlette.routing import Match
 from application.errors import PreconditionFailed, StorageUnavailable
 from application.idempotency import IdempotencyKeyReused
 from domain.errors import EmailTaken, FieldError, InvalidUser, UsernameTaken, UserNotFound, VersionConflict
-from entrypoints.http.json_bodies import DuplicateMember
+from entrypoints.http.json_bodies import DuplicateMember, NotUtf8
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_PREFIX = "urn:users-service:problem:"
@@ -110,6 +110,16 @@ def _unreadable_body(error: HTTPException) -> str | None:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    if isinstance(error.__cause__, NotUtf8):
+        # The media type is right, its encoding is not: RFC 9110 (15.5.16) makes that a 415 too, as the
+        # media-type check does for a charset other than UTF-8.
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower() or "application/json"
+        return problem(
+            415,
+            f"This request body must be {media_type} in UTF-8 without a byte order mark"
+            f" (got {error.__cause__.found}); encode it as UTF-8.",
+            kind="unsupported-media-type",
+        )
     unreadable = _unreadable_body(error)
     if unreadable is not None:
         return problem(422, "The request is not valid.", kind="validation", errors=[FieldError("body", unreadable)])

@@ -11,9 +11,9 @@ It wraps even Starlette's error middleware, so every response that leaves the ap
 - counts the request and its duration in the metrics, labelled by route template;
 - adds the security headers (security_headers.py; a route's own content policy stays) and
   ``Cache-Control: no-store`` unless a route chose;
-- answers a request cut off by shutdown with a 503 problem (and Retry-After) instead of uvicorn's bare text
-  500: when the graceful-shutdown period runs out, uvicorn cancels what still runs; such a request never
-  committed, so a client or load balancer may retry it on another replica.
+- answers a request cut off by shutdown with a 503 problem of type ``...:shutting-down`` (and Retry-After)
+  instead of uvicorn's bare text 500, and logs it as one warning line: when the graceful-shutdown period
+  runs out, uvicorn cancels what still runs.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _OTHER_METHOD = "OTHER"  # any other token a client sends: a bounded label, nothing of theirs echoed
 
 access_log = logging.getLogger("users_service.access")
+cut_off = logging.getLogger(__name__)
+
+# Such a request never committed, so a client or load balancer may retry it on another replica.
+_SHUTTING_DOWN = problem(
+    503, "The service is shutting down; retry the request.", kind="shutting-down", headers={"Retry-After": "1"}
+)
 
 # A request id must be unique, not secret: a random prefix per process and a counter. (uuid4 asked the kernel
 # for 16 random bytes on every request.)
@@ -96,12 +102,12 @@ class RequestContext:
                 status = status or 500
                 raise
         except asyncio.CancelledError:  # the server is stopping and its grace period is over
+            # Expected at shutdown, not a fault: one warning, and the task ends here instead of handing the
+            # cancellation to uvicorn, which would log it as an error with a traceback.
+            method = scope["method"] if scope["method"] in _METHODS else _OTHER_METHOD
+            cut_off.warning("%s %s cut off by shutdown after the grace period", method, self._route_template(scope))
             if status == 0:
-                shutting_down = problem(
-                    503, "The service is shutting down; retry the request.", headers={"Retry-After": "1"}
-                )
-                await shutting_down(scope, receive, send_with_id)
-            raise
+                await _SHUTTING_DOWN(scope, receive, send_with_id)
         except BaseException:
             status = status or 499
             raise

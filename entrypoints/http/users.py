@@ -28,12 +28,16 @@ _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before a retry",
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     404: documented_problem("No such user"),
+    408: documented_problem("The request body did not arrive within BODY_READ_TIMEOUT_SECONDS (default 30 s)"),
     409: documented_problem("Username or email taken, or a concurrent change"),
     412: documented_problem("If-Match names a version that is no longer current"),
     413: documented_problem("The request body is over the size limit (1 MiB)"),
     415: documented_problem("The body's Content-Type is not one the route accepts (see Accept-Post / Accept-Patch)"),
     422: documented_problem("Invalid request: every field at fault is in `errors`", schema="ValidationProblem"),
-    503: documented_problem("The database does not answer", headers=_RETRY_AFTER),
+    503: documented_problem(
+        "The database does not answer, or the service is shutting down (type `...:shutting-down`)",
+        headers=_RETRY_AFTER,
+    ),
 }
 # A reused key's 422 lists no field errors: the routes that take a key answer 422 in either form.
 _KEYED_422 = {
@@ -84,7 +88,7 @@ def _current(user: User) -> Response:
                 **REPLAYED_RESPONSE_HEADER,
             },
         },
-        **_problems(409, 413, 415, 503),
+        **_problems(408, 409, 413, 415, 503),
         422: _KEYED_422,
     },
     openapi_extra=described(IDEMPOTENCY_KEY),
@@ -169,7 +173,7 @@ _LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email
     summary="Change a user (JSON merge-patch)",
     responses={
         200: {"description": "Changed", "headers": {**_ETAG, **REPLAYED_RESPONSE_HEADER}},
-        **_problems(404, 409, 412, 413, 415, 503),
+        **_problems(404, 408, 409, 412, 413, 415, 503),
         422: _KEYED_422,
     },
     openapi_extra=described(

@@ -130,6 +130,12 @@ async def test_sigterm_does_not_wait_longer_than_the_grace_period(
                 waited = time.monotonic() - started
                 await blocker.rollback()
             # Cut off by the grace period: told to retry, in the same problem format as every other error.
-            assert_problem(await stuck, 503)
+            cut_off = assert_problem(await stuck, 503)
+            assert cut_off["type"] == "urn:users-service:problem:shutting-down"
         assert returncode == 0
         assert 0.5 < waited < 8
+        # One warning line for the request, no traceback.
+        log = server.log()
+        assert "PATCH /users/{user_id} cut off by shutdown after the grace period" in log
+        assert "Traceback" not in log
+        assert "Exception in ASGI application" not in log

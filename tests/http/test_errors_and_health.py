@@ -170,6 +170,17 @@ async def test_every_error_answer_is_described_as_a_problem(client: httpx.AsyncC
     assert "HTTPValidationError" not in schemas
 
 
+async def test_the_limits_on_requests_are_described_where_they_apply(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    # The server refuses an oversized request head on every path; a body deadline applies to bodies.
+    for operations in paths.values():
+        for operation in operations.values():
+            assert {"414", "431"} <= set(operation["responses"])
+    assert "408" in paths["/users"]["post"]["responses"]
+    assert "408" in paths["/users/{user_id}"]["patch"]["responses"]
+    assert "408" not in paths["/users/{user_id}"]["get"]["responses"]
+
+
 async def test_the_success_headers_are_described(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert {"Location", "ETag"} <= set(paths["/users"]["post"]["responses"]["201"]["headers"])

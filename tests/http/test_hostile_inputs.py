@@ -160,7 +160,7 @@ _MEBIBYTE_OF_TAGS = ", ".join(f'"{n}"' for n in range(2, 150_000))  # about 1 Mi
 async def test_huge_headers_are_answered_like_small_ones(
     app: FastAPI, client: httpx.AsyncClient, auth_headers: dict[str, str]
 ) -> None:
-    # A server in front limits header sizes (uvicorn's parser does); the app itself must cope with any.
+    # The server limits header sizes (entrypoints/http_protocol.py); the app itself must cope with any.
     user = await _create(client)
     path = f"/users/{user['id']}"
 

@@ -64,3 +64,43 @@ async def test_a_body_that_repeats_a_member_is_a_422_naming_it(
     assert [error["field"] for error in problem["errors"]] == ["body"]
     assert f'"{member}"' in problem["errors"][0]["message"]
     assert (await client.get("/users", params={"limit": 100})).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("encoded", "found"),
+    [
+        pytest.param(BODY.encode("utf-16"), "UTF-16", id="utf-16-with-mark"),
+        pytest.param(BODY.encode("utf-16-le"), "UTF-16", id="utf-16-le"),
+        pytest.param(BODY.encode("utf-16-be"), "UTF-16", id="utf-16-be"),
+        pytest.param(BODY.encode("utf-32"), "UTF-32", id="utf-32-with-mark"),
+        pytest.param(BODY.encode("utf-32-be"), "UTF-32", id="utf-32-be"),
+        pytest.param(BODY.encode("utf-8-sig"), "UTF-8 with a byte order mark", id="utf-8-with-mark"),
+    ],
+)
+async def test_a_json_body_in_another_encoding_than_utf8_is_a_415_saying_what_to_fix(
+    client: httpx.AsyncClient, encoded: bytes, found: str
+) -> None:
+    # Python's JSON reader takes these encodings; README promises UTF-8, so they were accepted by accident.
+    response = await client.post("/users", content=encoded, headers={"content-type": "application/json"})
+
+    problem = assert_problem(response, 415)
+    assert problem["type"] == "urn:users-service:problem:unsupported-media-type"
+    assert problem["detail"] == (
+        f"This request body must be application/json in UTF-8 without a byte order mark (got {found});"
+        " encode it as UTF-8."
+    )
+    assert (await client.get("/users", params={"limit": 100})).json()["items"] == []
+
+
+async def test_a_merge_patch_in_utf16_is_a_415_and_changes_nothing(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/users", json={"username": "wide", "email": "wide@example.com"})).json()
+
+    response = await client.patch(
+        f"/users/{created['id']}",
+        content='{"full_name": "Wide"}'.encode("utf-16"),
+        headers={"content-type": "application/merge-patch+json"},
+    )
+
+    problem = assert_problem(response, 415)
+    assert problem["detail"].startswith("This request body must be application/merge-patch+json in UTF-8")
+    assert (await client.get(f"/users/{created['id']}")).json() == created

@@ -114,7 +114,7 @@ async def test_hostile_strings_are_refused_not_crashing(client: httpx.AsyncClien
     assert field_errors(await client.post("/users", json=body)) == {field}
 
 
-@pytest.mark.parametrize("payload", [b"{bad json", b"", b"[1, 2]", b'"alice"', b"\xff\xfe"])
+@pytest.mark.parametrize("payload", [b"{bad json", b"", b"[1, 2]", b'"alice"', b"\xc3\x28"])
 async def test_a_body_that_is_no_json_object_is_a_validation_problem(client: httpx.AsyncClient, payload: bytes) -> None:
     response = await client.post("/users", content=payload, headers={"content-type": "application/json"})
     assert_problem(response, 422)

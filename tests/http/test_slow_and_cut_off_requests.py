@@ -1,0 +1,157 @@
+"""Requests that take too long: a body that does not arrive within BODY_READ_TIMEOUT_SECONDS is a 408, and a
+request still running when shutdown's grace period ends is a 503 of its own type, logged as one warning."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from fastapi import FastAPI
+from starlette.types import Message
+
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from tests.auth import app_settings, bearer
+from tests.http.conftest import CapturedLogs
+from tests.http.problems import assert_problem
+
+pytestmark = pytest.mark.memory
+
+_DEADLINE = 0.3
+_USER = b'{"username": "slowcoach", "email": "slowcoach@example.com"}'
+
+
+def _app() -> FastAPI:
+    container = Container()
+    container.settings.override(
+        providers.Object(app_settings(database_url="memory://", body_read_timeout_seconds=_DEADLINE))
+    )
+    return create_app(container)
+
+
+def _scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+async def _post(app: FastAPI, receive: Callable[[], Awaitable[Message]], length: int) -> httpx.Response:
+    """POST /users as a server would hand it to the app, the body coming from ``receive``."""
+    answer: dict[str, Any] = {"body": b""}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = message["headers"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    headers = {**bearer(), "content-type": "application/json", "content-length": str(length)}
+    await app(_scope("POST", "/users", headers), receive, send)
+    return httpx.Response(answer["status"], headers=answer["headers"], content=answer["body"])
+
+
+def _chunks(*parts: tuple[float, bytes], complete: bool = True) -> Callable[[], Awaitable[Message]]:
+    """A client that waits the given seconds before each part; unless ``complete``, it stops sending after
+    them without ending the body (and stays connected)."""
+    remaining = list(parts)
+
+    async def receive() -> Message:
+        if not remaining:
+            await asyncio.Event().wait()  # a client that never sends the rest
+        delay, body = remaining.pop(0)
+        await asyncio.sleep(delay)
+        return {"type": "http.request", "body": body, "more_body": bool(remaining) or not complete}
+
+    return receive
+
+
+async def _users(app: FastAPI) -> list[dict[str, Any]]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
+        items: list[dict[str, Any]] = (await client.get("/users")).json()["items"]
+        return items
+
+
+async def test_a_body_shorter_than_its_content_length_is_a_408_after_the_deadline() -> None:
+    app = _app()
+    started = asyncio.get_running_loop().time()
+
+    response = await _post(app, _chunks((0, _USER[:10]), complete=False), len(_USER))
+
+    waited = asyncio.get_running_loop().time() - started
+    body = assert_problem(response, 408)
+    assert f"within {_DEADLINE:g} s" in body["detail"]
+    assert response.headers["connection"] == "close"
+    assert _DEADLINE <= waited < _DEADLINE + 1
+    assert await _users(app) == []
+
+
+async def test_a_dribbled_body_is_a_408_when_it_is_not_complete_by_the_deadline() -> None:
+    # Each part comes within the deadline of the one before: the deadline is for the whole body.
+    parts = [(_DEADLINE / 2, _USER[n : n + 10]) for n in range(0, len(_USER), 10)]
+
+    response = await _post(_app(), _chunks(*parts), len(_USER))
+
+    assert_problem(response, 408)
+
+
+async def test_a_body_that_arrives_within_the_deadline_is_read() -> None:
+    app = _app()
+
+    response = await _post(app, _chunks((0, _USER[:10]), (_DEADLINE / 3, _USER[10:])), len(_USER))
+
+    assert response.status_code == 201, response.text
+    assert [user["username"] for user in await _users(app)] == ["slowcoach"]
+
+
+def test_the_body_deadline_is_a_positive_number_of_seconds() -> None:
+    assert app_settings().body_read_timeout_seconds == 30
+    for wrong in (0, -1, float("inf")):
+        with pytest.raises(ValueError, match="body_read_timeout_seconds"):
+            app_settings(body_read_timeout_seconds=wrong)
+
+
+async def test_a_request_cut_off_by_shutdown_is_a_503_shutting_down_logged_as_one_warning(
+    logs: CapturedLogs,
+) -> None:
+    app = _app()
+    reading = asyncio.Event()
+
+    async def stalled_body() -> Message:
+        reading.set()
+        await asyncio.Event().wait()  # still waiting when the grace period ends
+        raise AssertionError("unreachable")
+
+    request = asyncio.create_task(_post(app, stalled_body, len(_USER)))
+    await reading.wait()
+    request.cancel()  # what uvicorn does to the requests still running when the grace period ends
+
+    response = await request  # answered, and not cancelled: uvicorn has nothing left to log
+
+    body = assert_problem(response, 503)
+    assert body["type"] == "urn:users-service:problem:shutting-down"
+    assert response.headers["retry-after"] == "1"
+    [warning] = [line for line in logs.lines() if line["level"] != "info"]
+    assert warning["level"] == "warning"
+    assert warning["message"] == "POST /users cut off by shutdown after the grace period"
+    assert "exc_info" not in warning
+    assert "Traceback" not in json.dumps(logs.lines())
+    assert not any(record.exc_info for record in logs.records if record.levelno >= logging.WARNING)
