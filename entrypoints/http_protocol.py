@@ -49,7 +49,7 @@ def _refusal(status: int) -> bytes:
     """The whole response of a refusal: a problem, and the connection closed after it."""
     response = problem(status, _DETAILS[status])
     head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode("ascii")]
-    for name, value in [*response.raw_headers, *security_headers(""), (b"connection", b"close")]:
+    for name, value in [*response.raw_headers, *security_headers(response.raw_headers), (b"connection", b"close")]:
         head.append(name + b": " + value + b"\r\n")
     return b"".join([*head, b"\r\n", response.body])
 
