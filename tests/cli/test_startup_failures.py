@@ -67,6 +67,7 @@ def _server_with(server_url: str, *, username: str | None = None, database: str 
 def test_a_missing_database_says_how_to_create_it(command: str, postgres_server_url: str, tmp_path: Path) -> None:
     url, host_port = _server_with(postgres_server_url, database="users_test_missing")
     user = make_url(url).username
+    shown_user = f"{user}:***" if make_url(url).password else user  # the password is hidden, not left out
 
     result = _run(command, url, tmp_path)
 
@@ -74,7 +75,7 @@ def test_a_missing_database_says_how_to_create_it(command: str, postgres_server_
     _assert_two_lines(
         result,
         3,
-        f"{label}: cannot connect to postgresql://{user}",
+        f"{label}: cannot connect to postgresql://{shown_user}",
         f'@{host_port}/users_test_missing: database "users_test_missing" does not exist',
         f"createdb -h {host_port.replace(':', ' -p ')} -U {user} users_test_missing",
         "users-service migrate",
@@ -92,7 +93,12 @@ def test_an_unknown_user_says_to_check_it(command: str, postgres_server_url: str
     result = _run(command, url, tmp_path)
 
     # Trust authentication says the role does not exist; password authentication does not tell.
-    _assert_two_lines(result, 3, f"users_test_nobody@{host_port}/", '"users_test_nobody"', "the user name")
+    shown_user = "users_test_nobody:***@" if make_url(url).password else "users_test_nobody@"
+    if "password authentication failed" in result.stderr:
+        reason = ('password authentication failed for user "users_test_nobody"', "check the password")
+    else:
+        reason = ('role "users_test_nobody" does not exist', "the user name")
+    _assert_two_lines(result, 3, f"{shown_user}{host_port}/", *reason)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
