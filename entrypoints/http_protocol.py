@@ -7,6 +7,8 @@ of the server written as a problem (docs/decisions/0007-bounded-request-heads.md
 - Bytes that cannot be parsed after a valid request are refused only once that request is answered (uvicorn
   alone closed the connection at once, dropping the answer of a request it still carried out).
 - uvicorn's plain-text 400 becomes a problem+json 400.
+- A body not complete ``body_read_timeout`` seconds after its head is a 408, and the connection is closed. The
+  timer starts only when a read of the socket ends inside a body, so a request that comes whole costs none.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ MAX_HEADER_BYTES: Final = 16 * 1024
 _MAX_UNFINISHED_HEAD_BYTES: Final = MAX_TARGET_BYTES + MAX_HEADER_BYTES
 _LINE_OVERHEAD: Final = 4  # ": " and CRLF around each header field's name and value
 
+_BODY_TIMEOUT_DETAIL: Final = (
+    "The request body did not arrive within {seconds:g} s; send all of it, as many bytes as Content-Length says."
+)
 _DETAILS: Final = {
     400: "The request is not valid HTTP/1.1.",
     414: f"The request target (path and query) is longer than the service accepts ({MAX_TARGET_BYTES} bytes).",
@@ -45,19 +50,32 @@ class _Refused(Exception):
         self.status = status
 
 
-def _refusal(status: int) -> bytes:
+def _refusal(status: int, detail: str) -> bytes:
     """The whole response of a refusal: a problem, and the connection closed after it."""
-    response = problem(status, _DETAILS[status])
+    response = problem(status, detail)
     head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode("ascii")]
     for name, value in [*response.raw_headers, *security_headers(response.raw_headers), (b"connection", b"close")]:
         head.append(name + b": " + value + b"\r\n")
     return b"".join([*head, b"\r\n", response.body])
 
 
-_REFUSALS: Final = {status: _refusal(status) for status in _DETAILS}
+_REFUSALS: Final = {status: _refusal(status, detail) for status, detail in _DETAILS.items()}
+
+
+def bounded_http_protocol(body_read_timeout: float) -> type[BoundedHttpProtocol]:
+    """The protocol class for uvicorn's ``Config(http=...)``, with this deadline for request bodies."""
+    refusal = _refusal(408, _BODY_TIMEOUT_DETAIL.format(seconds=body_read_timeout))
+    return type(
+        "BoundedHttpProtocol",
+        (BoundedHttpProtocol,),
+        {"body_read_timeout": body_read_timeout, "body_timeout_refusal": refusal},
+    )
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
+    body_read_timeout: float = 30.0
+    body_timeout_refusal: bytes = _refusal(408, _BODY_TIMEOUT_DETAIL.format(seconds=30))
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
@@ -69,6 +87,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._unanswered = 0  # requests handed to the app whose response is not complete
         self._refused_with: int | None = None  # set by a callback that stopped the parser
         self._refusal: bytes | None = None  # once set, the connection reads nothing more
+        self._body_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._transport = transport
@@ -85,6 +104,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             if self._unfinished_head_bytes > _MAX_UNFINISHED_HEAD_BYTES:
                 log.warning("refused a request whose header fields went on past %d bytes", _MAX_UNFINISHED_HEAD_BYTES)
                 self._refuse(431)
+        if self._in_body and self._body_timer is None and self._refusal is None:
+            self._body_timer = asyncio.get_running_loop().call_later(self.body_read_timeout, self._body_too_slow)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_body_timer()
+        super().connection_lost(exc)
 
     # Parser callbacks (httptools' protocol interface).
     def on_message_begin(self) -> None:
@@ -114,6 +139,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_body = False
+        self._stop_body_timer()
         super().on_message_complete()
 
     # uvicorn's hooks: its answer to bytes the parser refused, and the end of each response.
@@ -131,6 +157,22 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._refusal = _REFUSALS[status]
         if self._unanswered <= 0 or self._in_body:
             self._close_with(self._refusal)
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        """The body did not come in time: a 408 while its request is unanswered (the app still waits for the
+        body), else, the answer sent already, only the connection closed. The app then sees a disconnect."""
+        self._body_timer = None
+        log.warning("closed a connection whose request body did not arrive within %g s", self.body_read_timeout)
+        self._refusal = self.body_timeout_refusal
+        if self._unanswered > 0:
+            self._close_with(self._refusal)
+        elif not self._transport.is_closing():
+            self._transport.close()
 
     def _close_with(self, response: bytes) -> None:
         if not self._transport.is_closing():

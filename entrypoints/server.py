@@ -10,7 +10,7 @@ from uvicorn.config import STARTUP_FAILURE
 from entrypoints.collector import freeze_startup_objects
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.http_protocol import BoundedHttpProtocol
+from entrypoints.http_protocol import bounded_http_protocol
 from entrypoints.settings import Settings
 
 
@@ -28,9 +28,9 @@ def serve(settings: Settings) -> None:
         create_app(container),
         host=settings.host,
         port=settings.port,
-        # httptools, with bounds on request heads and problem answers (entrypoints/http_protocol.py); the API
-        # has no WebSocket routes, so no upgrade is offered.
-        http=BoundedHttpProtocol,
+        # httptools, with bounds on request heads and bodies and problem answers (entrypoints/http_protocol.py);
+        # the API has no WebSocket routes, so no upgrade is offered.
+        http=bounded_http_protocol(settings.body_read_timeout_seconds),
         ws="none",
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         server_header=False,

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         allow_inf_nan=False,
-        description="seconds a client may take to send a request body, from the first read to the last byte (408)",
+        description="seconds a client may take to send a request body after its head (408)",
     )
     idempotency_key_ttl_seconds: int = Field(
         default=24 * 60 * 60, gt=0, description="how long the answer to a request with an Idempotency-Key is kept"

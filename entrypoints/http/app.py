@@ -121,7 +121,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     # then HEAD served as GET, then the media types of writes.
     app.add_middleware(MediaTypes)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, read_timeout_seconds=settings.body_read_timeout_seconds)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(
         AccessControl,
         verifier=container.token_verifier(),

@@ -1,5 +1,5 @@
-"""Requests that take too long: a body that does not arrive within BODY_READ_TIMEOUT_SECONDS is a 408, and a
-request still running when shutdown's grace period ends is a 503 of its own type, logged as one warning."""
+"""Requests that take too long: a request still running when shutdown's grace period ends is a 503 of its own
+type, logged as one warning (the body deadline is the server's: tests/smoke/test_request_heads.py)."""
 
 from __future__ import annotations
 
@@ -66,60 +66,6 @@ async def _post(app: FastAPI, receive: Callable[[], Awaitable[Message]], length:
     headers = {**bearer(), "content-type": "application/json", "content-length": str(length)}
     await app(_scope("POST", "/users", headers), receive, send)
     return httpx.Response(answer["status"], headers=answer["headers"], content=answer["body"])
-
-
-def _chunks(*parts: tuple[float, bytes], complete: bool = True) -> Callable[[], Awaitable[Message]]:
-    """A client that waits the given seconds before each part; unless ``complete``, it stops sending after
-    them without ending the body (and stays connected)."""
-    remaining = list(parts)
-
-    async def receive() -> Message:
-        if not remaining:
-            await asyncio.Event().wait()  # a client that never sends the rest
-        delay, body = remaining.pop(0)
-        await asyncio.sleep(delay)
-        return {"type": "http.request", "body": body, "more_body": bool(remaining) or not complete}
-
-    return receive
-
-
-async def _users(app: FastAPI) -> list[dict[str, Any]]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=bearer()) as client:
-        items: list[dict[str, Any]] = (await client.get("/users")).json()["items"]
-        return items
-
-
-async def test_a_body_shorter_than_its_content_length_is_a_408_after_the_deadline() -> None:
-    app = _app()
-    started = asyncio.get_running_loop().time()
-
-    response = await _post(app, _chunks((0, _USER[:10]), complete=False), len(_USER))
-
-    waited = asyncio.get_running_loop().time() - started
-    body = assert_problem(response, 408)
-    assert f"within {_DEADLINE:g} s" in body["detail"]
-    assert response.headers["connection"] == "close"
-    assert _DEADLINE <= waited < _DEADLINE + 1
-    assert await _users(app) == []
-
-
-async def test_a_dribbled_body_is_a_408_when_it_is_not_complete_by_the_deadline() -> None:
-    # Each part comes within the deadline of the one before: the deadline is for the whole body.
-    parts = [(_DEADLINE / 2, _USER[n : n + 10]) for n in range(0, len(_USER), 10)]
-
-    response = await _post(_app(), _chunks(*parts), len(_USER))
-
-    assert_problem(response, 408)
-
-
-async def test_a_body_that_arrives_within_the_deadline_is_read() -> None:
-    app = _app()
-
-    response = await _post(app, _chunks((0, _USER[:10]), (_DEADLINE / 3, _USER[10:])), len(_USER))
-
-    assert response.status_code == 201, response.text
-    assert [user["username"] for user in await _users(app)] == ["slowcoach"]
 
 
 def test_the_body_deadline_is_a_positive_number_of_seconds() -> None:

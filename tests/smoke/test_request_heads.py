@@ -173,3 +173,64 @@ def test_a_body_shorter_than_its_content_length_is_a_408_problem(server: ServerP
 
     assert "within 1 s;" in _problem(response, 408)["detail"]
     assert response[1]["connection"] == "close"
+
+
+def _post_head(length: int, token: str | None = None) -> bytes:
+    authorization = token if token is not None else bearer()["Authorization"]
+    return (
+        b"POST /users HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {authorization}\r\nContent-Length: {length}\r\n\r\n".encode()
+    )
+
+
+def _dribble(server: ServerProcess, head: bytes, parts: list[bytes], pause: float) -> bytes:
+    """Send ``head``, then each part ``pause`` seconds after the one before; read until the server closes."""
+    with socket.create_connection(_address(server), timeout=10) as connection:
+        connection.sendall(head)
+        for part in parts:
+            time.sleep(pause)
+            try:
+                connection.sendall(part)
+            except OSError:  # closed by the server meanwhile
+                break
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received
+
+
+def _user_body(name: str) -> bytes:
+    return json.dumps({"username": name, "email": f"{name}@example.com"}).encode()
+
+
+def test_a_dribbled_body_is_a_408_when_it_is_not_complete_by_the_deadline(server: ServerProcess) -> None:
+    # Each part comes well within the deadline of the one before: the deadline is for the whole body.
+    body = _user_body("dribbler")
+    parts = [body[n : n + 8] for n in range(0, len(body), 8)]
+    started = time.monotonic()
+
+    [response] = _responses(_dribble(server, _post_head(len(body)), parts, pause=0.3))
+
+    assert "within 1 s;" in _problem(response, 408)["detail"]
+    assert time.monotonic() - started < 3
+    assert httpx.get(f"{server.base_url}/users?username=dribbler", headers=bearer()).json()["items"] == []
+
+
+def test_a_body_that_comes_in_parts_within_the_deadline_is_read(server: ServerProcess) -> None:
+    body = _user_body("twoparts")
+    with socket.create_connection(_address(server), timeout=10) as connection:
+        connection.sendall(_post_head(len(body)) + body[:10])
+        time.sleep(0.4)
+        connection.sendall(body[10:])
+        answer = connection.recv(65536)
+
+    assert answer.startswith(b"HTTP/1.1 201 "), answer
+
+
+def test_a_slow_body_after_an_early_answer_only_closes_the_connection(server: ServerProcess) -> None:
+    # A wrong token is answered before the body is read; the rest of the body never comes.
+    body = _user_body("early")
+
+    responses = _responses(_exchange(server, _post_head(len(body), token="Bearer nonsense") + body[:10]))
+
+    assert [status for status, _, _ in responses] == [401]
