@@ -77,6 +77,16 @@ class LibraryDetailFilter(logging.Filter):
         )
 
 
+class CutOffAsWarning(logging.Filter):
+    """uvicorn logs the requests it cancels when the shutdown grace period ends at ERROR; each such request is
+    answered 503 and logged as a warning by the service, so this line is a warning too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.msg.startswith("Cancel %s running task(s)"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line (newlines inside values are escaped by JSON itself)."""
 
@@ -173,6 +183,9 @@ def configure_logging(
     if not library_detail and settings.log_level != "debug":
         handler.addFilter(LibraryDetailFilter(frozenset({"sqlalchemy.engine"}) if settings.db_echo else frozenset()))
     root.addHandler(handler)
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(known, CutOffAsWarning) for known in server_log.filters):
+        server_log.addFilter(CutOffAsWarning())
     root.setLevel(settings.log_level.upper())
     # DB_ECHO: SQLAlchemy's statements through our handler (its own echo would print to stdout, unformatted).
     # The engine hides bound parameters, so no e-mail address or name reaches the log this way.

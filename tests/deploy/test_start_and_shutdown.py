@@ -4,6 +4,7 @@ migrate together, and shuts down gracefully on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -139,3 +140,7 @@ async def test_sigterm_does_not_wait_longer_than_the_grace_period(
         assert "PATCH /users/{user_id} cut off by shutdown after the grace period" in log
         assert "Traceback" not in log
         assert "Exception in ASGI application" not in log
+        assert [json.loads(line)["level"] for line in log.splitlines() if "timeout graceful shutdown" in line] == [
+            "warning"
+        ]
+        assert '"level": "error"' not in log
