@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import pytest
@@ -118,3 +118,13 @@ async def drop_database(server_url: str, database_url: str) -> None:
     if not name or not name.startswith(TEST_DATABASE_PREFIX):
         raise RuntimeError(f"refusing to drop {name!r}: not a database this test run created")
     await _run_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def throwaway_database(server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the server for the block, dropped after it."""
+    url = await create_database(server_url)
+    try:
+        yield url
+    finally:
+        await drop_database(server_url, url)

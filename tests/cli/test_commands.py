@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 from adapters.sqlalchemy import migrations
 from tests.auth import TEST_SECRET
-from tests.databases import create_database, drop_database
+from tests.databases import throwaway_database
 from tests.server_process import ROOT, USERS_SERVICE
 
 HEAD = ScriptDirectory.from_config(migrations.alembic_config("sqlite://")).get_current_head()
@@ -81,12 +81,8 @@ async def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'new.db'}"
         return
-    server: str = request.getfixturevalue("postgres_server_url")
-    url = await create_database(server)
-    try:
+    async with throwaway_database(request.getfixturevalue("postgres_server_url")) as url:
         yield url
-    finally:
-        await drop_database(server, url)
 
 
 def test_migrate_says_what_it_did_in_one_line_and_no_library_lines(unmigrated_url: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sqlalchemy import migrations
 from tests.auth import bearer
-from tests.databases import create_database, drop_database
+from tests.databases import throwaway_database
 from tests.deploy.container_files import dockerfile_stages
 from tests.http.problems import assert_problem
 from tests.server_process import USERS_SERVICE, running_server
@@ -27,11 +27,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 async def fresh_database(postgres_server_url: str) -> AsyncIterator[str]:
     """An empty database, without even the schema: the start command must create it."""
-    url = await create_database(postgres_server_url)
-    try:
+    async with throwaway_database(postgres_server_url) as url:
         yield url
-    finally:
-        await drop_database(postgres_server_url, url)
 
 
 def _container_command_and_env(database_url: str) -> tuple[list[str], dict[str, str]]:

@@ -21,6 +21,7 @@ from starlette.types import Message
 from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.http.cursors import encode_cursor
 from tests.backends import Backend, on_backends
+from tests.http.asgi_calls import call_app
 from tests.http.problems import assert_problem, field_errors
 from tests.look_alikes import fullwidth
 
@@ -49,7 +50,6 @@ async def _asgi(
     """Call the app as a server would, with exactly these headers and body chunks (no Content-Length or
     Transfer-Encoding added): the answer, and how many chunks the app read."""
     read = 0
-    answer: dict[str, Any] = {"body": b""}
 
     async def receive() -> Message:
         nonlocal read
@@ -58,29 +58,7 @@ async def _asgi(
         read += 1
         return {"type": "http.request", "body": chunks[read - 1], "more_body": read < len(chunks)}
 
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            answer["headers"] = message["headers"]
-        elif message["type"] == "http.response.body":
-            answer["body"] += message.get("body", b"")
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    await app(scope, receive, send)
-    return httpx.Response(answer["status"], headers=answer["headers"], content=answer["body"]), read
+    return await call_app(app, method, path, headers, receive), read
 
 
 # --- bodies over the limit -----------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from starlette.types import Message
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from tests.auth import app_settings, bearer
+from tests.http.asgi_calls import call_app
 from tests.http.conftest import CapturedLogs
 from tests.http.problems import assert_problem
 
@@ -35,37 +35,10 @@ def _app() -> FastAPI:
     return create_app(container)
 
 
-def _scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-
-
 async def _post(app: FastAPI, receive: Callable[[], Awaitable[Message]], length: int) -> httpx.Response:
     """POST /users as a server would hand it to the app, the body coming from ``receive``."""
-    answer: dict[str, Any] = {"body": b""}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            answer["headers"] = message["headers"]
-        elif message["type"] == "http.response.body":
-            answer["body"] += message.get("body", b"")
-
     headers = {**bearer(), "content-type": "application/json", "content-length": str(length)}
-    await app(_scope("POST", "/users", headers), receive, send)
-    return httpx.Response(answer["status"], headers=answer["headers"], content=answer["body"])
+    return await call_app(app, "POST", "/users", headers, receive)
 
 
 def test_the_body_deadline_is_a_positive_number_of_seconds() -> None:

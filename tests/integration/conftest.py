@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from adapters.sqlalchemy import migrations
-from tests.databases import create_database, drop_database, postgres_unavailable
+from tests.databases import postgres_unavailable, throwaway_database
 from tests.postgres_cluster import ClusterUnavailable, PostgresCluster, throwaway_cluster
 
 DATABASES = [pytest.param("sqlite", marks=pytest.mark.sqlite), pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -28,12 +28,8 @@ async def empty_database_url(
     if empty_database_kind == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
         return
-    server: str = request.getfixturevalue("postgres_server_url")
-    url = await create_database(server)
-    try:
+    async with throwaway_database(request.getfixturevalue("postgres_server_url")) as url:
         yield url
-    finally:
-        await drop_database(server, url)
 
 
 @pytest.fixture
