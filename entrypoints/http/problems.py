@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from application.errors import PreconditionFailed, StorageUnavailable
@@ -108,8 +109,15 @@ def _unreadable_body(error: HTTPException) -> str | None:
     return None
 
 
+# What the access log and metrics show for a request whose client went away, or whose body came too late,
+# before it was answered (nginx's "client closed request"); the answer reaches no one.
+CLIENT_GONE = 499
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    if isinstance(error.__cause__, ClientDisconnect):
+        return JSONResponse(None, status_code=CLIENT_GONE)
     if isinstance(error.__cause__, NotUtf8):
         # The media type is right, its encoding is not: RFC 9110 (15.5.16) makes that a 415 too, as the
         # media-type check does for a charset other than UTF-8.

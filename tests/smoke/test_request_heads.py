@@ -213,6 +213,8 @@ def test_a_dribbled_body_is_a_408_when_it_is_not_complete_by_the_deadline(server
 
     assert "within 1 s;" in _problem(response, 408)["detail"]
     assert time.monotonic() - started < 3
+    # The app saw the client go: its access log does not claim an answer the client never got.
+    assert "POST /users 499" in server.log() or '"status": 499' in server.log()
     assert httpx.get(f"{server.base_url}/users?username=dribbler", headers=bearer()).json()["items"] == []
 
 
