@@ -82,7 +82,7 @@ class CutOffAsWarning(logging.Filter):
     answered 503 and logged as a warning by the service, so this line is a warning too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.ERROR and record.msg.startswith("Cancel %s running task(s)"):
+        if record.levelno == logging.ERROR and str(record.msg).startswith("Cancel %s running task(s)"):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
