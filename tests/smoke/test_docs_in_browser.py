@@ -3,11 +3,13 @@ sends no request beyond the service, and Swagger UI's Authorize takes a bearer t
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi.openapi.docs import get_swagger_ui_html
 
 from entrypoints.tokens import READ_SCOPE
 from tests.auth import token
@@ -20,7 +22,8 @@ pytestmark = [pytest.mark.smoke, pytest.mark.browser, pytest.mark.sqlite]
 # blocks it before it is sent; the menu then shows the words "API docs by Redocly" alone.
 _REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 _LOGO_BLOCKED = "Loading the image 'https://cdn.redoc.ly/redoc/logo-mini.svg' violates"
-_FASTAPI_DEFAULT_SCRIPT = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"
+# Where FastAPI's default docs page loads Swagger UI from: a CDN.
+_FASTAPI_DEFAULT_SCRIPT: str = inspect.signature(get_swagger_ui_html).parameters["swagger_js_url"].default
 
 
 @pytest.fixture(scope="module")
