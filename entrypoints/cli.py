@@ -148,8 +148,9 @@ def serve(
 ) -> None:
     """Serve the API on HOST:PORT until SIGTERM or Ctrl-C (then shut down gracefully, exit 0).
 
-    Exit 3 when the database cannot be migrated. With --no-migrate, exit 3 when the schema is not current. A
-    database that does not answer then only gets a warning: the API starts, and /readyz answers 503 until it does.
+    Exit 3 when the database cannot be migrated. With --no-migrate, exit 3 when the schema is older than the
+    code's. A database that does not answer then only gets a warning: the API starts, and /readyz answers 503
+    until it does. A schema a newer release migrated is used as it is, with a warning.
     """
     from entrypoints.server import CannotListen
     from entrypoints.server import serve as run_server
