@@ -30,7 +30,7 @@ class SqlUserQueries(UserQueries):
         return to_user(rows[0]) if rows else None
 
     async def list(self, query: UserQuery) -> list[User]:
-        return [to_user(row) for row in await self._fetch(select_page(query))]
+        return [to_user(row) for row in await self._fetch(*select_page(query))]
 
     async def _fetch(self, statement: Select[Any], parameters: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
         database = self._database

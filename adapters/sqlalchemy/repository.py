@@ -61,8 +61,19 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+# What a read selects, in the order to_user unpacks it.
+_USER_COLUMNS: Final = (
+    users.c.id,
+    users.c.username,
+    users.c.email,
+    users.c.full_name,
+    users.c.is_active,
+    users.c.created_at,
+    users.c.updated_at,
+    users.c.version,
+)
 # The statements are built once, with named parameters, and so compiled once (SQLAlchemy's compiled cache).
-SELECT_ONE: Final = select(users).where(users.c.id == bindparam("user_id"))
+SELECT_ONE: Final = select(*_USER_COLUMNS).where(users.c.id == bindparam("user_id"))
 _INSERT: Final = insert(users)
 # RETURNING makes SQLAlchemy send a batch as multi-row INSERTs ("insertmanyvalues"), not one INSERT per row.
 _INSERT_MANY: Final = insert(users).returning(users.c.id)
@@ -92,30 +103,53 @@ _TAKEN_IN: Final = select(users.c.username_key, users.c.email).where(
 _CUSTOM_PLANS: Final = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
-def select_page(query: UserQuery) -> Select[Any]:
-    """One keyset page: ascending id after ``query.after``, filtered."""
-    statement = select(users).order_by(users.c.id).limit(query.limit)
-    if query.after is not None:
-        statement = statement.where(users.c.id > query.after)
-    if query.is_active is not None:
-        statement = statement.where(users.c.is_active == query.is_active)
-    if query.username is not None:
-        statement = statement.where(users.c.username_key == username_key(query.username))
-    if query.email is not None:
-        statement = statement.where(users.c.email == query.email)
+# One keyset page per combination of filters, built on first use: ascending id, after ``after``, filtered.
+_PAGES: dict[tuple[bool, bool, bool, bool], Select[Any]] = {}
+
+
+def _page_statement(after: bool, is_active: bool, username: bool, email: bool) -> Select[Any]:
+    statement = select(*_USER_COLUMNS).order_by(users.c.id).limit(bindparam("limit"))
+    if after:
+        statement = statement.where(users.c.id > bindparam("after"))
+    if is_active:
+        statement = statement.where(users.c.is_active == bindparam("is_active"))
+    if username:
+        statement = statement.where(users.c.username_key == bindparam("username_key"))
+    if email:
+        statement = statement.where(users.c.email == bindparam("email"))
     return statement
 
 
-def to_user(row: Row[Any]) -> User:
+def select_page(query: UserQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement of ``query``'s page and its parameters."""
+    shape = (query.after is not None, query.is_active is not None, query.username is not None, query.email is not None)
+    statement = _PAGES.get(shape)
+    if statement is None:
+        statement = _PAGES[shape] = _page_statement(*shape)
+    parameters: dict[str, Any] = {"limit": query.limit}
+    if query.after is not None:
+        parameters["after"] = query.after
+    if query.is_active is not None:
+        parameters["is_active"] = query.is_active
+    if query.username is not None:
+        parameters["username_key"] = username_key(query.username)
+    if query.email is not None:
+        parameters["email"] = query.email
+    return statement, parameters
+
+
+def to_user(row: Row[*tuple[Any, ...]]) -> User:
+    """The user of a row of ``_USER_COLUMNS``, unpacked by position (cheaper than by name)."""
+    id_, username, email, full_name, is_active, created_at, updated_at, version = row
     return User(
-        id=row.id,
-        username=row.username,
-        email=row.email,
-        full_name=row.full_name,
-        is_active=row.is_active,
-        created_at=_utc(row.created_at),
-        updated_at=_utc(row.updated_at),
-        version=row.version,
+        id=id_,
+        username=username,
+        email=email,
+        full_name=full_name,
+        is_active=is_active,
+        created_at=_utc(created_at),
+        updated_at=_utc(updated_at),
+        version=version,
     )
 
 
@@ -195,7 +229,7 @@ class SqlUserRepository(UserRepository):
 
     async def list(self, query: UserQuery) -> list[User]:
         with storage_errors():
-            rows = (await self._execute(select_page(query))).all()
+            rows = (await self._execute(*select_page(query))).all()
         return [to_user(row) for row in rows]
 
     async def update(self, user: User, *, expected_version: int) -> None:
