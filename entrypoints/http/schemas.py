@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 from typing_extensions import TypedDict  # pydantic accepts typing.TypedDict only from Python 3.12
 
 from application.readiness import DependencyStatus, Readiness
+from application.users import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from domain.users import FULL_NAME_MAX_LENGTH, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH, USERNAME_PATTERN, User
 
 _USERNAME_SCHEMA: dict[str, Any] = {
@@ -45,6 +46,16 @@ class UserPatch(_Request):
     email: str = Field(default=None, json_schema_extra=_EMAIL_SCHEMA)  # type: ignore[assignment]
     full_name: str | None = Field(default=None, json_schema_extra=_FULL_NAME_SCHEMA)
     is_active: bool = Field(default=None)  # type: ignore[assignment]
+
+
+class UserListQuery(BaseModel):
+    """The query parameters of the user list (read by entrypoints/http/query_parameters.py)."""
+
+    limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    is_active: bool | None = None
+    username: str | None = Field(default=None, description="exact match, case-insensitive")
+    email: str | None = Field(default=None, description="exact match, case-insensitive")
 
 
 class UserOut(TypedDict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Final
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter
 
@@ -16,8 +16,9 @@ from entrypoints.http.dependencies import IdempotencyDep, UnitOfWorkDep, UserQue
 from entrypoints.http.idempotency import IDEMPOTENCY_KEY, REPLAYED_RESPONSE_HEADER
 from entrypoints.http.preconditions import etag, if_none_match_hits, versions_in_if_match
 from entrypoints.http.problems import PROBLEM_JSON, documented_problem
+from entrypoints.http.query_parameters import QueryParameters
 from entrypoints.http.request_headers import RequestHeader, described
-from entrypoints.http.schemas import UserCreate, UserOut, UserPageOut, UserPatch, user_out
+from entrypoints.http.schemas import UserCreate, UserListQuery, UserOut, UserPageOut, UserPatch, user_out
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -129,49 +130,35 @@ async def get_user(user_id: UUID, request: Request, queries: UserQueriesDep) -> 
     return _current(user)
 
 
-@router.get("", response_model=UserPageOut, summary="List users, oldest first", responses=_problems(422, 503))
-async def list_users(
-    request: Request,
-    queries: UserQueriesDep,
-    limit: Annotated[int, Query(ge=1, le=use_cases.MAX_PAGE_SIZE)] = use_cases.DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-    is_active: bool | None = None,
-    username: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
-    email: Annotated[str | None, Query(description="exact match, case-insensitive")] = None,
-) -> Response:
-    # A misspelt filter (?emial=...) would otherwise widen the page to everyone without a word, and of a
-    # repeated parameter (?limit=1&limit=100) one value would be taken silently.
-    names = [name for name, _ in request.query_params.multi_items()]
-    unknown = sorted(set(names) - _LIST_PARAMETERS)
-    repeated = sorted({name for name in names if names.count(name) > 1} & _LIST_PARAMETERS)
-    if unknown or repeated:
-        raise RequestValidationError(
-            [
-                {"type": "value_error", "loc": ("query", name), "msg": "is not a parameter of this list"}
-                for name in unknown
-            ]
-            + [{"type": "value_error", "loc": ("query", name), "msg": "is given more than once"} for name in repeated]
-        )
+LIST_QUERY = QueryParameters(UserListQuery)
+
+
+@router.get(
+    "",
+    response_model=UserPageOut,
+    summary="List users, oldest first",
+    responses=_problems(422, 503),
+    openapi_extra={"parameters": LIST_QUERY.parameters},
+)
+async def list_users(request: Request, queries: UserQueriesDep) -> Response:
+    query = LIST_QUERY.read(request)
     try:
-        after = None if cursor is None else decode_cursor(cursor)
+        after = None if query.cursor is None else decode_cursor(query.cursor)
     except InvalidCursor:
         raise RequestValidationError(
             [{"type": "value_error", "loc": ("query", "cursor"), "msg": "is not a cursor this service issued"}]
         ) from None
     page = await use_cases.list_users(
         queries,
-        limit=limit,
+        limit=query.limit,
         after=after,
-        where=use_cases.UserFilter(is_active=is_active, username=username, email=email),
+        where=use_cases.UserFilter(is_active=query.is_active, username=query.username, email=query.email),
     )
     body: UserPageOut = {
         "items": [user_out(user) for user in page.items],
         "next_cursor": None if page.next_after is None else encode_cursor(page.next_after),
     }
     return Response(_PAGE_JSON.dump_json(body), media_type="application/json")
-
-
-_LIST_PARAMETERS = frozenset({"limit", "cursor", "is_active", "username", "email"})
 
 
 @router.patch(

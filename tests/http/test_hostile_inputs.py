@@ -507,6 +507,12 @@ async def test_a_list_parameter_it_does_not_know_is_refused_not_ignored(client: 
 
 
 @on_backends("memory")
+async def test_every_list_parameter_at_fault_is_named_in_one_answer(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/users?limit=0&emial=x&is_active=maybe&username=a&username=b"), 422)
+    assert sorted(error["field"] for error in body["errors"]) == ["emial", "is_active", "limit", "username"]
+
+
+@on_backends("memory")
 async def test_a_cursor_the_service_did_not_issue_is_refused(client: httpx.AsyncClient) -> None:
     for n in range(3):
         await _create(client, f"user{n}")
