@@ -21,8 +21,8 @@ class SqlUnitOfWork(UnitOfWork):
         with storage_errors():
             connection = await self._database.connect()
         self._connection = connection
-        # Explicit, so that every statement of the use case runs in this one transaction.
-        await connection.begin()
+        # No explicit begin(): the first statement begins the transaction (SQLAlchemy's autobegin), and every
+        # later one runs in it until commit() or rollback().
         statements = TransactionStatements(connection, self._database.dialect_name)
         self.users = SqlUserRepository(statements)
         self.idempotency = SqlIdempotencyRecords(statements)
