@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import in_process
 from benchmarks.load import LoadResult
 from benchmarks.report import AppRun, Measurement, Report
 from benchmarks.run import Options, run
@@ -136,3 +137,15 @@ def test_of_several_rounds_the_median_is_reported_and_every_error_counts() -> No
     assert [each.load.rps for each in service.rounds["get_by_id"]] == [900.0, 1200.0, 700.0]
     report = Report(meta={"rounds": 3}, scenarios=[], runs=[service])
     assert ("service: zero errors", "3 errors", False) in report.targets()
+
+
+def test_the_in_process_measurement_times_every_scenario_of_both_apps(
+    postgres_server_url: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BENCH_DATABASE_URL", postgres_server_url)
+    in_process.main(["--users", "300", "--requests", "20"])
+    lines = [line.split() for line in capfd.readouterr().out.splitlines() if "CPU per request" in line]
+    assert [(app, scenario) for app, scenario, *_ in lines] == [
+        (app, scenario) for app in in_process.APPS for scenario in in_process.SCENARIOS
+    ]
+    assert all(float(figure) > 0 for _, _, figure, *_ in lines)
