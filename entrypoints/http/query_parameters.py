@@ -9,6 +9,7 @@ value would be taken silently). Every fault is listed in one answer.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Generic, TypeVar
 
 from fastapi import Request
@@ -38,10 +39,11 @@ class QueryParameters(Generic[M]):
         """The parameters of ``request``; a 422 naming every one at fault."""
         query = request.query_params
         faults = [_fault(name, "is not a parameter of this list") for name in sorted(query.keys() - self._names)]
-        names = [name for name, _ in query.multi_items()]
-        if len(names) != len(query):
-            repeated = {name for name in names if names.count(name) > 1} & self._names
-            faults += [_fault(name, "is given more than once") for name in sorted(repeated)]
+        items = query.multi_items()
+        if len(items) != len(query):
+            counts = Counter(name for name, _ in items)
+            repeated = sorted(name for name, count in counts.items() if count > 1 and name in self._names)
+            faults += [_fault(name, "is given more than once") for name in repeated]
         try:
             parameters = self._model.model_validate({name: query[name] for name in query.keys() & self._names})
         except ValidationError as error:

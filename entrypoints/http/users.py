@@ -130,7 +130,7 @@ async def get_user(user_id: UUID, request: Request, queries: UserQueriesDep) -> 
     return _current(user)
 
 
-LIST_QUERY = QueryParameters(UserListQuery)
+_LIST_QUERY = QueryParameters(UserListQuery)
 
 
 @router.get(
@@ -138,10 +138,10 @@ LIST_QUERY = QueryParameters(UserListQuery)
     response_model=UserPageOut,
     summary="List users, oldest first",
     responses=_problems(422, 503),
-    openapi_extra={"parameters": LIST_QUERY.parameters},
+    openapi_extra={"parameters": _LIST_QUERY.parameters},
 )
 async def list_users(request: Request, queries: UserQueriesDep) -> Response:
-    query = LIST_QUERY.read(request)
+    query = _LIST_QUERY.read(request)
     try:
         after = None if query.cursor is None else decode_cursor(query.cursor)
     except InvalidCursor:
